@@ -1,0 +1,288 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Target writers: where copied extents land (raw sparse file, qcow2 image, Ceph RBD image).
+
+Every writer has the same small surface so the copy engine does not care:
+``write(offset, data)``, ``zero(offset, length)`` (a hole/discard, never
+written zeros where the format can avoid it), ``flush()`` (stable storage:
+the journal confirms extents only after it), ``read(offset, length)`` for
+verification, ``close()``. Writes may come from several threads.
+"""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import ctypes
+import ctypes.util
+import errno
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from typing import Dict, List, Optional, Tuple
+
+from ansible_collections.reforge.hci.plugins.module_utils.migration.errors import TargetWriteError
+
+_FALLOC_FL_KEEP_SIZE = 0x01
+_FALLOC_FL_PUNCH_HOLE = 0x02
+
+
+def _libc_fallocate():
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    func = libc.fallocate
+    func.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong]
+    return func
+
+
+class TargetWriter:
+    """Interface of a target; ``uri`` names it in journals and reports."""
+
+    uri = ""
+
+    def write(self, offset: int, data: bytes) -> None:
+        raise NotImplementedError
+
+    def zero(self, offset: int, length: int) -> None:
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        raise NotImplementedError
+
+    def read(self, offset: int, length: int) -> bytes:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> "TargetWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class RawFileWriter(TargetWriter):
+    """A sparse raw file: unwritten ranges stay holes, zero chunks are punched out."""
+
+    def __init__(self, path: str, capacity: int) -> None:
+        self.path = path
+        self.uri = "raw:" + os.path.abspath(path)
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            if os.fstat(self._fd).st_size < capacity:
+                os.ftruncate(self._fd, capacity)  # sparse: costs nothing until written
+        except OSError as exc:
+            raise TargetWriteError("cannot open raw target %s: %s" % (path, exc))
+        try:
+            self._fallocate = _libc_fallocate()
+        except (OSError, AttributeError):
+            self._fallocate = None
+
+    def write(self, offset: int, data: bytes) -> None:
+        view = memoryview(data)
+        try:
+            while view:
+                done = os.pwrite(self._fd, view, offset)
+                view = view[done:]
+                offset += done
+        except OSError as exc:
+            raise TargetWriteError("write of %d bytes at %d to %s failed: %s"
+                                   % (len(view), offset, self.path, exc))
+
+    def zero(self, offset: int, length: int) -> None:
+        if self._fallocate is not None:
+            mode = _FALLOC_FL_PUNCH_HOLE | _FALLOC_FL_KEEP_SIZE
+            if self._fallocate(self._fd, mode, offset, length) == 0:
+                return
+            err = ctypes.get_errno()
+            if err not in (errno.EOPNOTSUPP, errno.ENOSYS):
+                raise TargetWriteError("punching a hole at %d+%d in %s failed: %s"
+                                       % (offset, length, self.path, os.strerror(err)))
+        self.write(offset, bytes(length))  # file system without hole punching
+
+    def flush(self) -> None:
+        try:
+            os.fsync(self._fd)
+        except OSError as exc:
+            raise TargetWriteError("fsync of %s failed: %s" % (self.path, exc))
+
+    def read(self, offset: int, length: int) -> bytes:
+        return os.pread(self._fd, length, offset)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class Qcow2Writer(TargetWriter):
+    """A qcow2 image written through ``qemu-io`` batches (no NBD kernel module needed).
+
+    ``qemu-io`` cannot read data from a pipe, so a batch of chunks is staged as
+    small files in a private temporary directory and written with one
+    ``qemu-io`` run per batch; zero chunks become ``write -z -u`` (unmapped
+    clusters). ``flush()`` runs the pending batch plus a qemu-io ``flush``.
+    """
+
+    def __init__(self, path: str, capacity: int, batch_bytes: int = 64 * 1024 * 1024,
+                 qemu_img: str = "qemu-img", qemu_io: str = "qemu-io") -> None:
+        self.path = path
+        self.uri = "qcow2:" + os.path.abspath(path)
+        self._qemu_io = shutil.which(qemu_io)
+        qemu_img_path = shutil.which(qemu_img)
+        if not self._qemu_io or not qemu_img_path:
+            raise TargetWriteError("qcow2 targets need qemu-img and qemu-io (Debian package qemu-utils)")
+        self._lock = threading.Lock()
+        self._batch: List[Tuple[int, Optional[bytes], int]] = []
+        self._batch_size = 0
+        self._batch_bytes = batch_bytes
+        if not os.path.exists(path):
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            self._run([qemu_img_path, "create", "-q", "-f", "qcow2", path, str(capacity)])
+
+    @staticmethod
+    def _run(argv: List[str]) -> str:
+        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+        # qemu-io reports per-command failures on its output and still exits 0.
+        if proc.returncode != 0 or "failed" in proc.stdout.lower() or "error" in proc.stdout.lower():
+            raise TargetWriteError("%s failed: %s" % (" ".join(argv[:2]), proc.stdout.strip()[-500:]))
+        return proc.stdout
+
+    def write(self, offset: int, data: bytes) -> None:
+        self._queue(offset, bytes(data), len(data))
+
+    def zero(self, offset: int, length: int) -> None:
+        self._queue(offset, None, length)
+
+    def _queue(self, offset: int, data: Optional[bytes], length: int) -> None:
+        with self._lock:
+            self._batch.append((offset, data, length))
+            self._batch_size += len(data) if data else 0
+            if self._batch_size >= self._batch_bytes:
+                self._drain(flush=False)
+
+    def _drain(self, flush: bool) -> None:
+        if not self._batch and not flush:
+            return
+        staging = tempfile.mkdtemp(prefix="reforge-qcow2-")
+        try:
+            argv = [self._qemu_io, "-f", "qcow2"]
+            for index, (offset, data, length) in enumerate(self._batch):
+                if data is None:
+                    argv += ["-c", "write -q -z -u %d %d" % (offset, length)]
+                else:
+                    chunk_path = os.path.join(staging, str(index))
+                    with open(chunk_path, "wb") as handle:
+                        handle.write(data)
+                    argv += ["-c", "write -q -s %s %d %d" % (chunk_path, offset, length)]
+            if flush:
+                argv += ["-c", "flush"]
+            argv.append(self.path)
+            self._run(argv)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        self._batch = []
+        self._batch_size = 0
+
+    def flush(self) -> None:
+        with self._lock:
+            self._drain(flush=True)
+
+    def read(self, offset: int, length: int) -> bytes:
+        with self._lock:
+            self._drain(flush=False)
+        proc = subprocess.run(
+            [self._qemu_io, "-f", "qcow2", "-r", "-c", "read -v %d %d" % (offset, length), self.path],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+        if proc.returncode != 0:
+            raise TargetWriteError("qemu-io read failed: %s" % proc.stderr.strip())
+        return _parse_qemu_io_dump(proc.stdout, length)
+
+    def close(self) -> None:
+        with self._lock:
+            self._drain(flush=False)
+
+
+def _parse_qemu_io_dump(text: str, length: int) -> bytes:
+    """Parse ``qemu-io read -v`` hexdump lines (``00000000:  de ad ...  ascii``)."""
+    out = bytearray()
+    for line in text.splitlines():
+        head, sep, rest = line.partition(":  ")
+        if not sep:
+            continue
+        out.extend(bytes.fromhex(rest.split("  ", 1)[0].replace(" ", "")))
+    return bytes(out[:length])
+
+
+class RbdWriter(TargetWriter):
+    """A Ceph RBD image through librbd (Debian ``python3-rbd``), created at the disk's capacity."""
+
+    def __init__(self, pool: str, image: str, capacity: int, conffile: str = "/etc/ceph/ceph.conf",
+                 client_name: str = "client.admin") -> None:
+        try:
+            import rados  # pylint: disable=import-error
+            import rbd  # pylint: disable=import-error
+        except ImportError:
+            raise TargetWriteError("RBD targets need the python3-rados and python3-rbd Debian packages "
+                                   "on the node that runs the sync")
+        self.uri = "rbd:%s/%s" % (pool, image)
+        try:
+            self._cluster = rados.Rados(conffile=conffile, name=client_name)
+            self._cluster.connect(timeout=30)
+            self._ioctx = self._cluster.open_ioctx(pool)
+            if image not in rbd.RBD().list(self._ioctx):
+                rbd.RBD().create(self._ioctx, image, capacity)
+            self._image = rbd.Image(self._ioctx, image)
+            if self._image.size() < capacity:
+                self._image.resize(capacity)
+        except (rados.Error, rbd.Error) as exc:
+            raise TargetWriteError("cannot open RBD image %s: %s" % (self.uri, exc))
+        self._errors = (rados.Error, rbd.Error)
+
+    def write(self, offset: int, data: bytes) -> None:
+        try:
+            self._image.write(bytes(data), offset)
+        except self._errors as exc:
+            raise TargetWriteError("RBD write at %d to %s failed: %s" % (offset, self.uri, exc))
+
+    def zero(self, offset: int, length: int) -> None:
+        try:
+            self._image.discard(offset, length)
+        except self._errors as exc:
+            raise TargetWriteError("RBD discard at %d to %s failed: %s" % (offset, self.uri, exc))
+
+    def flush(self) -> None:
+        try:
+            self._image.flush()
+        except self._errors as exc:
+            raise TargetWriteError("RBD flush of %s failed: %s" % (self.uri, exc))
+
+    def read(self, offset: int, length: int) -> bytes:
+        return self._image.read(offset, length)
+
+    def close(self) -> None:
+        self._image.close()
+        self._ioctx.close()
+        self._cluster.shutdown()
+
+
+def open_writer(spec: Dict[str, object], capacity: int) -> TargetWriter:
+    """Build a writer from a target spec: ``{format: raw|qcow2|rbd, path: ...}`` or ``{format: rbd, pool, image}``."""
+    fmt = spec.get("format", "raw")
+    if fmt == "raw":
+        return RawFileWriter(str(spec["path"]), capacity)
+    if fmt == "qcow2":
+        return Qcow2Writer(str(spec["path"]), capacity)
+    if fmt == "rbd":
+        return RbdWriter(str(spec["pool"]), str(spec["image"]), capacity,
+                         conffile=str(spec.get("conffile") or "/etc/ceph/ceph.conf"),
+                         client_name=str(spec.get("client_name") or "client.admin"))
+    raise TargetWriteError("unknown target format %r" % fmt)
+
+
+def target_uri(spec: Dict[str, object]) -> str:
+    fmt = spec.get("format", "raw")
+    if fmt == "rbd":
+        return "rbd:%s/%s" % (spec["pool"], spec["image"])
+    return "%s:%s" % (fmt, os.path.abspath(str(spec["path"])))
