@@ -140,6 +140,7 @@ def vm_facts(conn: VsphereConnection, vm: Any) -> Dict[str, Any]:
         "num_cpu": config.hardware.numCPU if config else None,
         "memory_mb": config.hardware.memoryMB if config else None,
         "cbt_enabled": bool(config.changeTrackingEnabled) if config else False,
+        "committed_bytes": int(vm.summary.storage.committed) if vm.summary and vm.summary.storage else None,
         "disks": [disk_facts(d, ds_types) for d in virtual_disks(devices)],
         "nics": nics,
         "ip_addresses": ips,

@@ -1,0 +1,63 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) reforge.hci contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Module base: argument handling, the client's lifecycle, and the one place where
+typed Redfish errors become ``fail_json``."""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.argspec import redfish_argument_spec
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.client import (
+    REDFISH_IMP_ERR, RedfishClient, RetryPolicy, redfish_library_problem,
+)
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.errors import RedfishError
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.service import BMC
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.tasks import Poller
+
+
+def client_from_params(params):
+    """A RedfishClient from module (or inventory plugin) options."""
+    return RedfishClient(
+        params["endpoint"], params.get("username"), params.get("password"),
+        validate_certs=params.get("validate_certs", True), ca_path=params.get("ca_path"),
+        timeout=params.get("timeout", 30), auth=params.get("auth", "session"),
+        retry_policy=RetryPolicy(retries=params.get("retries", 5)))
+
+
+class RedfishModule(object):
+    """Wraps AnsibleModule; ``run(fn)`` calls ``fn(bmc)`` inside a logged-in session."""
+
+    def __init__(self, argument_spec, **kwargs):
+        spec = redfish_argument_spec()
+        spec.update(argument_spec)
+        self.module = AnsibleModule(argument_spec=spec, **kwargs)
+        problem = redfish_library_problem()
+        if problem == "missing":
+            self.module.fail_json(msg=missing_required_lib("redfish"), exception=REDFISH_IMP_ERR)
+        elif problem:
+            self.module.fail_json(msg=problem)
+        self.params = self.module.params
+        self.check_mode = self.module.check_mode
+
+    def poller(self):
+        return Poller(timeout=self.params["task_timeout"])
+
+    def run(self, fn):
+        client = client_from_params(self.params)
+        try:
+            with client:
+                result = fn(BMC(client, poller=self.poller()))
+        except RedfishError as exc:
+            self.module.fail_json(msg=exc.message, endpoint=client.endpoint, writes=len(client.writes), **exc.to_dict())
+        if not self.module._diff:
+            result.pop("diff", None)
+        self.module.exit_json(**result)
+
+
+def change_result(before, after, **extra):
+    """The standard result of a state-changing module: changed iff before != after, plus a diff."""
+    result = dict(changed=before != after, diff=dict(before=before, after=after))
+    result.update(extra)
+    return result

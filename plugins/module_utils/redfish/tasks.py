@@ -1,0 +1,105 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) reforge.hci contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Waiting for long-running BMC work: DMTF task monitors and Dell iDRAC jobs."""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import time
+
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.client import error_text, parse_retry_after
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.errors import (
+    RedfishConnectionError, RedfishTaskFailed, RedfishTimeoutError,
+)
+
+TASK_DONE = ("Completed",)
+TASK_FAILED = ("Exception", "Killed", "Cancelled", "Interrupted")
+# Dell job states: "Scheduled" means staged and waiting for the host reboot.
+JOB_DONE = ("Completed",)
+JOB_FAILED = ("Failed", "CompletedWithErrors")
+JOB_STAGED = ("Scheduled",)
+
+
+class Poller(object):
+    """Polls with a deadline; the interval grows but stays short enough to be responsive."""
+
+    def __init__(self, timeout=1800, interval=1.0, max_interval=15.0, clock=time.monotonic, sleep=time.sleep):
+        self.timeout = timeout
+        self.interval = interval
+        self.max_interval = max_interval
+        self.clock = clock
+        self.sleep = sleep
+
+    def waits(self):
+        deadline = self.clock() + self.timeout
+        interval = self.interval
+        while True:
+            yield
+            if self.clock() >= deadline:
+                return
+            self.sleep(interval)
+            interval = min(self.max_interval, interval * 1.5)
+
+
+def _task_messages(task):
+    return [m.get("Message") or m.get("MessageId") for m in task.get("Messages", []) if isinstance(m, dict)]
+
+
+def wait_task(client, monitor_uri, component, poller=None):
+    """Follow a task monitor until the task ends; return the final Task body.
+
+    While running, a task monitor answers 202 (often with the Task in the body);
+    when done it answers with the task or the resource the operation produced.
+    A BMC that resets during the work drops off the network for a while: that is
+    waited out, not reported as a failure.
+    """
+    poller = poller or Poller()
+    last = {}
+    for _ in poller.waits():
+        try:
+            resp = client.request("GET", monitor_uri, allow_status=(404,))
+        except RedfishConnectionError:
+            continue
+        if resp.status == 404:
+            if last:
+                # Monitors may vanish once the task finished; the task itself tells.
+                task_uri = last.get("@odata.id")
+                if task_uri and task_uri != monitor_uri:
+                    return wait_task(client, task_uri, component, poller)
+            raise RedfishTaskFailed("task monitor %s for %s disappeared before reporting a result"
+                                    % (monitor_uri, component), component=component, task_uri=monitor_uri)
+        body = resp.body or {}
+        if body.get("TaskState"):
+            last = body
+        state = body.get("TaskState")
+        if state in TASK_FAILED or body.get("TaskStatus") == "Critical":
+            raise RedfishTaskFailed(
+                "update/configuration task for %s failed (%s): %s"
+                % (component, state, "; ".join(_task_messages(body)) or error_text(body) or "no message"),
+                component=component, task_uri=monitor_uri, state=state, messages=_task_messages(body))
+        if resp.status != 202 and (state in TASK_DONE or state is None):
+            return body
+        hint = parse_retry_after(resp.header("retry-after"))
+        if hint:
+            poller.sleep(min(hint, poller.max_interval))
+    raise RedfishTimeoutError("task %s for %s did not finish within %s s (last state %s)"
+                              % (monitor_uri, component, poller.timeout, last.get("TaskState", "unknown")))
+
+
+def wait_dell_job(client, job_uri, component, poller=None, accept_staged=True):
+    """Follow a Dell iDRAC job; a staged (Scheduled) job counts as done when accepted."""
+    poller = poller or Poller()
+    job = {}
+    for _ in poller.waits():
+        try:
+            job = client.get(job_uri)
+        except RedfishConnectionError:
+            continue
+        state = job.get("JobState")
+        if state in JOB_FAILED:
+            raise RedfishTaskFailed("iDRAC job %s for %s ended %s: %s" % (job.get("Id"), component, state, job.get("Message")),
+                                    component=component, task_uri=job_uri, state=state, messages=[job.get("Message")])
+        if state in JOB_DONE or (accept_staged and state in JOB_STAGED):
+            return job
+    raise RedfishTimeoutError("iDRAC job %s for %s did not finish within %s s (last state %s)"
+                              % (job_uri, component, poller.timeout, job.get("JobState", "unknown")))

@@ -1,0 +1,439 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) reforge.hci contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The DMTF-standard behaviour every vendor adapter starts from.
+
+Vendor adapters subclass :class:`GenericAdapter` and override only what their
+service does differently (OEM properties, storage mode switches, job queues,
+BIOS attribute names). Everything here uses standard Redfish resources only.
+"""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.errors import (
+    RedfishDataLossRefused, RedfishError, RedfishNotFound, RedfishUnsupported,
+)
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.tasks import Poller, wait_task
+
+CONTROLLER_MODES = ("raid", "hba", "jbod", "nonraid")
+
+# Virtualization-host BIOS profile: feature -> candidate (attribute, desired value) pairs.
+# The first attribute present on the BMC wins; vendor adapters put their own names first.
+VIRTUALIZATION_PROFILE = {
+    "cpu_virtualization": (("ProcVirtualization", "Enabled"), ("IntelVirtualizationTechnology", "Enabled"),
+                           ("VTSupport", "Enabled"), ("SvmMode", "Enabled")),
+    "iommu": (("IntelProcVtd", "Enabled"), ("ProcAmdIoVt", "Enabled"), ("VTdSupport", "Enabled"), ("Iommu", "Enabled")),
+    "sriov": (("Sriov", "Enabled"), ("SriovGlobalEnable", "Enabled"), ("SRIOVEnable", "Enabled")),
+    "boot_mode_uefi": (("BootMode", "Uefi"), ("BootType", "UEFIBoot")),
+    "performance_profile": (("WorkloadProfile", "Virtualization-MaxPerformance"), ("SysProfile", "PerfOptimized"),
+                            ("PowerPolicy", "Performance")),
+}
+
+RESET_TYPES = {
+    "on": ("On",),
+    "off": ("ForceOff",),
+    "graceful_off": ("GracefulShutdown",),
+    "restart": ("ForceRestart", "PowerCycle"),
+    "graceful_restart": ("GracefulRestart", "ForceRestart"),
+}
+
+
+def odata_id(obj):
+    return (obj or {}).get("@odata.id")
+
+
+def link(resource, *path):
+    """Follow nested keys to an @odata.id, or None."""
+    node = resource
+    for key in path:
+        node = (node or {}).get(key)
+    return odata_id(node)
+
+
+class GenericAdapter(object):
+    """A Redfish service that follows the DMTF standard."""
+
+    vendor = "generic"
+    profile = VIRTUALIZATION_PROFILE
+
+    def __init__(self, client, poller=None):
+        self.client = client
+        self.poller = poller or Poller()
+
+    @classmethod
+    def matches(cls, root, manager):
+        return True
+
+    # -- shortcuts -----------------------------------------------------------------------
+    @property
+    def system(self):
+        return self.client.get(self.client.system_uri, cached=True)
+
+    def refresh_system(self):
+        return self.client.get(self.client.system_uri)
+
+    @property
+    def manager(self):
+        return self.client.get(self.client.manager_uri, cached=True)
+
+    def _collection(self, resource, key):
+        uri = link(resource, key)
+        return self.client.members(uri, optional=True) if uri else []
+
+    # -- facts ---------------------------------------------------------------------------
+    def facts(self):
+        """Everything the reuse report and the prepare role need, as plain data."""
+        bios = self.bios_state()
+        return dict(
+            vendor=self.vendor,
+            endpoint=self.client.endpoint,
+            system=self.system_facts(),
+            manager=self.manager_facts(),
+            cpus=self.cpu_facts(bios["current"]),
+            memory=self.memory_facts(),
+            storage=self.storage_facts(),
+            nics=self.nic_facts(),
+            firmware=self.firmware_inventory(),
+            bios=bios,
+        )
+
+    def system_facts(self):
+        s = self.refresh_system()
+        boot = s.get("Boot", {})
+        return dict(
+            id=s.get("Id"), uri=odata_id(s), manufacturer=s.get("Manufacturer"), model=s.get("Model"),
+            serial=s.get("SerialNumber"), sku=s.get("SKU"), power_state=s.get("PowerState"),
+            bios_version=s.get("BiosVersion"), health=(s.get("Status") or {}).get("HealthRollup")
+            or (s.get("Status") or {}).get("Health"),
+            memory_gib=(s.get("MemorySummary") or {}).get("TotalSystemMemoryGiB"),
+            boot=dict(source=boot.get("BootSourceOverrideTarget"), enabled=boot.get("BootSourceOverrideEnabled"),
+                      mode=boot.get("BootSourceOverrideMode")),
+        )
+
+    def manager_facts(self):
+        m = self.manager
+        return dict(model=m.get("Model"), firmware_version=m.get("FirmwareVersion"), uri=odata_id(m))
+
+    def cpu_facts(self, bios_attributes):
+        cpus = []
+        for p in self._collection(self.system, "Processors"):
+            if p.get("ProcessorType", "CPU") != "CPU" or (p.get("Status") or {}).get("State") == "Absent":
+                continue
+            cpus.append(dict(
+                socket=p.get("Socket") or p.get("Id"), manufacturer=p.get("Manufacturer"), model=p.get("Model"),
+                cores=p.get("TotalCores"), threads=p.get("TotalThreads"), max_speed_mhz=p.get("MaxSpeedMHz"),
+                instruction_set=p.get("InstructionSet"),
+                virtualization=self.virtualization_features(bios_attributes),
+            ))
+        return cpus
+
+    def virtualization_features(self, bios_attributes):
+        """Which virtualization features the BIOS has on (None: attribute not exposed)."""
+        features = {}
+        for feature in ("cpu_virtualization", "iommu", "sriov"):
+            pair = self.profile_pair(feature, bios_attributes)
+            features[feature] = None if pair is None else bios_attributes[pair[0]] == pair[1]
+        return features
+
+    def memory_facts(self):
+        dimms = [m for m in self._collection(self.system, "Memory")
+                 if (m.get("Status") or {}).get("State", "Enabled") != "Absent" and m.get("CapacityMiB")]
+        total = (self.system.get("MemorySummary") or {}).get("TotalSystemMemoryGiB")
+        if total is None and dimms:
+            total = sum(m["CapacityMiB"] for m in dimms) / 1024.0
+        return dict(total_gib=total, dimm_count=len(dimms))
+
+    # storage -----------------------------------------------------------------------------
+    def storage_resources(self):
+        return self._collection(self.system, "Storage")
+
+    def controllers_of(self, storage):
+        inline = storage.get("StorageControllers") or []
+        if inline:
+            return inline
+        uri = link(storage, "Controllers")
+        return self.client.members(uri) if uri else []
+
+    def storage_facts(self):
+        result = []
+        for storage in self.storage_resources():
+            controllers = self.controllers_of(storage)
+            if not controllers:
+                continue  # e.g. a bare NVMe "storage" without a controller
+            ctrl = controllers[0]
+            drives = [self.drive_facts(self.client.get(odata_id(d))) for d in storage.get("Drives", [])]
+            volumes = self.volumes_of(storage)
+            mode = self.controller_mode(storage, ctrl, volumes)
+            result.append(dict(
+                id=storage.get("Id"), uri=odata_id(storage), controller_id=ctrl.get("Id") or ctrl.get("MemberId"),
+                model=ctrl.get("Model") or storage.get("Name"), firmware_version=ctrl.get("FirmwareVersion"),
+                mode=mode, pending_mode=self.pending_controller_mode(storage, ctrl),
+                supported_modes=self.supported_modes(storage, ctrl),
+                hba_capable=bool(set(self.supported_modes(storage, ctrl)) & {"hba", "jbod", "nonraid"}),
+                drives=drives, volumes=[dict(id=v.get("Id"), uri=odata_id(v), raid_type=v.get("RAIDType"),
+                                             capacity_bytes=v.get("CapacityBytes")) for v in volumes],
+            ))
+        return result
+
+    def volumes_of(self, storage):
+        uri = link(storage, "Volumes")
+        if not uri:
+            return []
+        return self.client.members(uri)
+
+    def drive_facts(self, d):
+        life = d.get("PredictedMediaLifeLeftPercent")
+        return dict(
+            id=d.get("Id"), uri=odata_id(d), model=d.get("Model"), media_type=d.get("MediaType"),
+            protocol=d.get("Protocol"), capacity_bytes=d.get("CapacityBytes"), predicted_life_left_percent=life,
+            failure_predicted=d.get("FailurePredicted"), health=(d.get("Status") or {}).get("Health"),
+            raid_status=self.drive_raid_status(d),
+        )
+
+    def drive_raid_status(self, drive):
+        """Standard Redfish has no per-drive RAID state; a drive in a volume is a member."""
+        return "member" if (drive.get("Links") or {}).get("Volumes") else "unconfigured"
+
+    def controller_mode(self, storage, ctrl, volumes):
+        auto = storage.get("AutoVolumeCreate")
+        if auto == "NonRAID":
+            return "nonraid"
+        if auto is not None:
+            return "raid"
+        return None
+
+    def pending_controller_mode(self, storage, ctrl):
+        return None
+
+    def supported_modes(self, storage, ctrl):
+        allowed = storage.get("AutoVolumeCreate@Redfish.AllowableValues")
+        if allowed is None:
+            return ["raid"] if "AutoVolumeCreate" in storage else []
+        modes = ["raid"] if any(a != "NonRAID" for a in allowed) else []
+        return modes + (["nonraid", "jbod"] if "NonRAID" in allowed else [])
+
+    def find_storage(self, controller):
+        """The storage resource whose Id, controller Id or model matches (None: the first with a controller)."""
+        for storage in self.storage_resources():
+            ctrls = self.controllers_of(storage)
+            if not ctrls:
+                continue
+            names = {storage.get("Id"), ctrls[0].get("Id"), ctrls[0].get("MemberId"), ctrls[0].get("Model")}
+            if controller is None or controller in names:
+                return storage, ctrls[0]
+        raise RedfishNotFound("%s: no storage controller %s" % (self.client.endpoint, controller or ""))
+
+    def destructive_volumes(self, volumes):
+        """Volumes that a mode switch would destroy (pass-through 'volumes' are not data at risk)."""
+        return [v for v in volumes if v.get("RAIDType") not in (None, "None")]
+
+    def plan_controller_mode(self, storage, ctrl, mode, allow_data_loss):
+        """Return (before, after, steps) where steps are callables that make the change."""
+        volumes = self.volumes_of(storage)
+        current = self.controller_mode(storage, ctrl, volumes)
+        pending = self.pending_controller_mode(storage, ctrl)
+        if mode in (current, pending) or (mode == "jbod" and "nonraid" in (current, pending)) \
+                or (mode == "nonraid" and "jbod" in (current, pending)):
+            return current, pending, []
+        supported = self.supported_modes(storage, ctrl)
+        if mode not in supported:
+            raise self.unsupported_mode(ctrl, mode, supported)
+        steps = []
+        doomed = self.destructive_volumes(volumes) if mode != "raid" else []
+        if doomed:
+            if not allow_data_loss:
+                raise RedfishDataLossRefused(
+                    "switching %s to %s would destroy %d volume(s) (%s); set allow_data_loss: true to proceed"
+                    % (ctrl.get("Model"), mode, len(doomed), ", ".join(v.get("Id") for v in doomed)))
+            steps.extend(self.delete_volume_steps(doomed))
+        steps.extend(self.mode_steps(storage, ctrl, mode))
+        return current, pending, steps
+
+    def unsupported_mode(self, ctrl, mode, supported):
+        return RedfishUnsupported(
+            "%s controller %s cannot be switched to %s over Redfish (modes it offers: %s)."
+            % (self.vendor, ctrl.get("Model"), mode, ", ".join(supported) or "none"),
+            vendor=self.vendor, operation="storage_controller",
+            advice="Use the vendor's offline tool or replace the controller with an HBA.")
+
+    def delete_volume_steps(self, volumes):
+        return [lambda v=v: self.client.delete(odata_id(v)) for v in volumes]
+
+    def mode_steps(self, storage, ctrl, mode):
+        value = "NonRAID" if mode in ("nonraid", "jbod") else "Disabled"
+        return [lambda: self._wait(self.client.patch(odata_id(storage), {"AutoVolumeCreate": value}),
+                                   ctrl.get("Model"))]
+
+    def _wait(self, resp, component):
+        """Follow a 202 task monitor if the service answered with one."""
+        if resp.status == 202 and resp.location:
+            return wait_task(self.client, resp.location, component, self.poller)
+        return resp.body
+
+    # network -----------------------------------------------------------------------------
+    def nic_facts(self):
+        ports = []
+        for iface in self._collection(self.system, "EthernetInterfaces"):
+            ports.append(dict(
+                id=iface.get("Id"), mac=iface.get("MACAddress") or iface.get("PermanentMACAddress"),
+                speed_mbps=iface.get("SpeedMbps"), link=iface.get("LinkStatus"),
+                lldp=None, source="EthernetInterfaces"))
+        by_mac = dict((p["mac"].lower(), p) for p in ports if p.get("mac"))
+        for port in self.network_ports():
+            mac = (port.get("AssociatedNetworkAddresses") or [None])[0] or \
+                ((port.get("Ethernet") or {}).get("AssociatedMACAddresses") or [None])[0]
+            speed = port.get("CurrentSpeedGbps")
+            entry = by_mac.get((mac or "").lower())
+            lldp = (port.get("Ethernet") or {}).get("LLDPReceive")
+            if entry is None:
+                entry = dict(id=port.get("Id"), mac=mac, speed_mbps=None, link=port.get("LinkStatus"), lldp=None,
+                             source="NetworkAdapters")
+                ports.append(entry)
+            if speed is not None:
+                entry["speed_mbps"] = int(speed * 1000)
+            elif port.get("CurrentLinkSpeedMbps") is not None:
+                entry["speed_mbps"] = port.get("CurrentLinkSpeedMbps")
+            if lldp:
+                entry["lldp"] = dict(chassis_id=lldp.get("ChassisId"), port_id=lldp.get("PortId"),
+                                     system_name=lldp.get("SystemName"))
+        return ports
+
+    def network_ports(self):
+        ports = []
+        for chassis in self._collection(self.client.root, "Chassis"):
+            for adapter in self._collection(chassis, "NetworkAdapters"):
+                ports.extend(self._collection(adapter, "Ports") or self._collection(adapter, "NetworkPorts"))
+        return ports
+
+    # firmware ------------------------------------------------------------------------------
+    @property
+    def update_service(self):
+        uri = link(self.client.root, "UpdateService")
+        return self.client.get(uri, cached=True) if uri else {}
+
+    def firmware_inventory(self):
+        uri = link(self.update_service, "FirmwareInventory")
+        if not uri:
+            return []
+        return [dict(id=f.get("Id"), name=f.get("Name"), version=f.get("Version"), updateable=f.get("Updateable"),
+                     uri=odata_id(f)) for f in self.client.members(uri, optional=True)]
+
+    def update_firmware(self, component, image_uri, apply_time, targets=None):
+        """Start an update; return the final task body (or {} when staged)."""
+        svc = self.update_service
+        action = (svc.get("Actions") or {}).get("#UpdateService.SimpleUpdate")
+        if image_uri.startswith(("/", "file://")) and svc.get("MultipartHttpPushUri"):
+            return self._multipart_push(svc["MultipartHttpPushUri"], component, image_uri, apply_time, targets)
+        if not action:
+            raise RedfishUnsupported("%s offers no SimpleUpdate" % self.client.endpoint, vendor=self.vendor,
+                                     operation="firmware", advice="Push the image with the vendor's tool.")
+        body = {"ImageURI": image_uri}
+        protocol = image_uri.split("://", 1)[0].upper() if "://" in image_uri else None
+        if protocol and "TransferProtocol@Redfish.AllowableValues" in action:
+            body["TransferProtocol"] = protocol
+        if targets:
+            body["Targets"] = targets
+        if apply_time:
+            body["@Redfish.OperationApplyTime"] = apply_time
+        resp = self.client.post(action["target"], body)
+        return self._wait(resp, component)
+
+    def _multipart_push(self, uri, component, path, apply_time, targets):
+        import json
+        local = path[len("file://"):] if path.startswith("file://") else path
+        params = {"Targets": targets or []}
+        if apply_time:
+            params["@Redfish.OperationApplyTime"] = apply_time
+        with open(local, "rb") as fh:
+            parts = {"UpdateParameters": (None, json.dumps(params), "application/json"),
+                     "UpdateFile": (local.rsplit("/", 1)[-1], fh.read(), "application/octet-stream")}
+        resp = self.client.request("POST", uri, body=parts, headers={"Content-Type": "multipart/form-data"})
+        return self._wait(resp, component)
+
+    # BIOS ---------------------------------------------------------------------------------
+    def bios_uri(self):
+        uri = link(self.system, "Bios")
+        if not uri:
+            raise RedfishUnsupported("%s exposes no BIOS resource" % self.client.endpoint, vendor=self.vendor,
+                                     operation="bios")
+        return uri
+
+    def bios_state(self):
+        uri = link(self.system, "Bios")
+        if not uri:
+            return dict(current={}, pending={}, settings_uri=None, apply_times=[])
+        bios = self.client.get(uri)
+        settings = bios.get("@Redfish.Settings") or {}
+        settings_uri = link(settings, "SettingsObject")
+        pending = {}
+        if settings_uri and settings_uri.rstrip("/") != uri.rstrip("/"):
+            body = self.client.try_get(settings_uri) or {}
+            current = bios.get("Attributes") or {}
+            # A settings object lists what will change at the next reset; unchanged echoes are not pending.
+            pending = dict((k, v) for k, v in (body.get("Attributes") or {}).items() if current.get(k) != v)
+        return dict(current=bios.get("Attributes") or {}, pending=pending, settings_uri=settings_uri or uri,
+                    apply_times=settings.get("SupportedApplyTimes") or [])
+
+    def profile_pair(self, feature, attributes):
+        """(attribute, desired value) for a profile feature on this BMC, or None."""
+        for name, value in self.profile[feature]:
+            if name in attributes:
+                return name, value
+        return None
+
+    def profile_attributes(self, name, attributes):
+        """Map a named profile to this vendor's attribute names; returns (attributes, missing features)."""
+        if name != "virtualization_host":
+            raise RedfishError("unknown BIOS profile %r" % name)
+        wanted, missing = {}, []
+        for feature in self.profile:
+            pair = self.profile_pair(feature, attributes)
+            if pair is None:
+                missing.append(feature)
+            else:
+                wanted[pair[0]] = pair[1]
+        return wanted, missing
+
+    def set_bios(self, settings_uri, attributes, apply_time):
+        body = {"Attributes": attributes}
+        if apply_time:
+            body["@Redfish.SettingsApplyTime"] = {"ApplyTime": apply_time}
+        resp = self.client.patch(settings_uri, body)
+        return self._wait(resp, "BIOS")
+
+    # power / boot / virtual media --------------------------------------------------------
+    def reset(self, reset_type):
+        action = (self.refresh_system().get("Actions") or {}).get("#ComputerSystem.Reset") or {}
+        allowed = action.get("ResetType@Redfish.AllowableValues")
+        candidates = RESET_TYPES[reset_type]
+        chosen = next((c for c in candidates if allowed is None or c in allowed), None)
+        if chosen is None:
+            raise RedfishUnsupported("%s does not offer reset %s (offers %s)" % (self.client.endpoint, reset_type, allowed),
+                                     vendor=self.vendor, operation="power")
+        self.client.post(action.get("target") or odata_id(self.system) + "/Actions/ComputerSystem.Reset",
+                         {"ResetType": chosen})
+        return chosen
+
+    def set_boot(self, boot):
+        self.client.patch(odata_id(self.system), {"Boot": boot})
+
+    def virtual_media_slots(self):
+        slots = self._collection(self.system, "VirtualMedia") or self._collection(self.manager, "VirtualMedia")
+        if not slots:
+            raise RedfishUnsupported("%s exposes no virtual media" % self.client.endpoint, vendor=self.vendor,
+                                     operation="virtual_media")
+        return slots
+
+    def insert_media(self, slot, image, write_protected=True):
+        action = (slot.get("Actions") or {}).get("#VirtualMedia.InsertMedia")
+        if action:
+            body = {"Image": image, "Inserted": True, "WriteProtected": write_protected}
+            return self._wait(self.client.post(action["target"], body), "virtual media")
+        return self.client.patch(odata_id(slot), {"Image": image, "Inserted": True, "WriteProtected": write_protected})
+
+    def eject_media(self, slot):
+        action = (slot.get("Actions") or {}).get("#VirtualMedia.EjectMedia")
+        if action:
+            return self.client.post(action["target"], {})
+        return self.client.patch(odata_id(slot), {"Image": None, "Inserted": False})
+

@@ -1,0 +1,70 @@
+"""Preflight rules and the wave planner on plain facts."""
+import pytest
+
+from ansible_collections.reforge.hci.plugins.module_utils.migration import planner, preflight
+from ansible_collections.reforge.hci.plugins.module_utils.migration.errors import MigrationError
+
+
+def _vm(name, **kw):
+    disk = {"key": 2000, "label": "Hard disk 1", "capacity_bytes": 10 << 30, "rdm": False, "independent": False,
+            "sharing": "sharingNone", "thin": True, "datastore_type": "VMFS", "change_id": "52 aa/3",
+            "disk_mode": "persistent"}
+    disk.update(kw.pop("disk", {}))
+    facts = {"name": name, "disks": [disk], "snapshots": [], "cbt_enabled": True, "guest_id": "debian12_64Guest",
+             "guest_full_name": "Debian 12", "firmware": "bios"}
+    facts.update(kw)
+    return facts
+
+
+def test_preflight_blocks_snapshot_rdm_independent_and_names_the_rule():
+    res = preflight.check_vm(_vm("snapped01", snapshots=[{"name": "before-patch"}]))
+    assert not res["ok"] and res["blockers"][0]["rule"] == "existing_snapshots"
+    assert "before-patch" in res["blockers"][0]["message"]
+    assert preflight.check_vm(_vm("legacy", disk={"rdm": True}))["blockers"][0]["rule"] == "rdm_disk"
+    indep = preflight.check_vm(_vm("i", disk={"independent": True, "disk_mode": "independent_persistent"}))
+    assert [b["rule"] for b in indep["blockers"]] == ["independent_disk"]
+    ok = preflight.check_vm(_vm("web01", snapshots=[{"name": "reforge-sync-1"}]))
+    assert ok["ok"], "our own sync snapshot is not a blocker"
+
+
+def test_preflight_warnings_and_capacity():
+    res = preflight.check_vm(_vm("n", cbt_enabled=False, disk={"datastore_type": "NFS41"}), target_free_bytes=1 << 30)
+    rules = {f["rule"] for f in res["warnings"]}
+    assert {"cbt_disabled", "nfs_thin_full_read"} <= rules
+    assert [b["rule"] for b in res["blockers"]] == ["target_capacity"]
+    assert "BLOCKER target_capacity" in preflight.report_text([res])
+    assert preflight.check_vm(_vm("mac", guest_id="darwin19_64Guest"))["blockers"][0]["rule"] == "unsupported_guest"
+
+
+def test_plan_orders_dependencies_and_separates_batch():
+    vms = [
+        {"name": "app01", "tier": "tier1", "depends_on": ["db01"], "rto_minutes": 30, "bytes_allocated": 5 << 30},
+        {"name": "db01", "tier": "tier1", "rto_minutes": 30, "bytes_allocated": 20 << 30,
+         "change_rate_bytes_per_hour": 2 << 30},
+        {"name": "batch01", "tier": "tier3", "bytes_allocated": 1 << 30},
+        {"name": "batch02", "tier": "tier3", "bytes_allocated": 1 << 30},
+    ]
+    result = planner.plan(vms, {"max_vms_per_wave": 2}, windows=[{"start": "Sat 22:00", "end": "Sun 04:00"}])
+    waves = result["waves"]
+    first = waves[0]
+    assert first["cutover_order"] == ["db01", "app01"]
+    assert [w["cutover_order"] for w in waves[1:]] == [["batch01", "batch02"]]
+    db = first["vms"][0]
+    # 2 GiB/h for 1 h at 100 MB/s = ~21.5 s of copy, plus shutdown and boot
+    assert db["estimate"]["copy_seconds"] == pytest.approx((2 << 30) / 100e6, abs=0.1)
+    assert waves[1]["vms"][0]["mode"] == "batch"
+    assert "EXCEEDS" not in planner.report_text(result)
+
+
+def test_plan_flags_rto_and_cycles():
+    tight = planner.plan([{"name": "x", "tier": "tier1", "rto_minutes": 1, "change_rate_bytes_per_hour": 100 << 30}])
+    assert tight["problems"] and "exceeds RTO" in tight["problems"][0]
+    with pytest.raises(MigrationError, match="cycle"):
+        planner.plan([{"name": "a", "depends_on": ["b"]}, {"name": "b", "depends_on": ["a"]}])
+
+
+def test_change_rate_from_journal_history():
+    syncs = [{"kind": "full", "finished_at": 0, "bytes_areas": 10 << 30},
+             {"kind": "incremental", "finished_at": 1800, "bytes_areas": 1 << 30},
+             {"kind": "incremental", "finished_at": 5400, "bytes_areas": 1 << 30}]
+    assert planner.change_rate(syncs) == pytest.approx(2 << 30)
