@@ -1,0 +1,160 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) reforge.hci contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: bmc_firmware
+short_description: Bring a server's firmware to a baseline over Redfish
+version_added: 0.1.0
+description:
+  - Compares each baseline entry with the C(FirmwareInventory) entries it matches and updates the ones
+    that are older (or different, with O(allow_downgrade)).
+  - Updates with C(UpdateService.SimpleUpdate) for URLs, or a multipart push to C(MultipartHttpPushUri)
+    for local files (C(/path) or C(file://)); waits for the task monitor or the Dell job; reports the
+    versions before and after.
+  - A BMC that resets itself while updating its own firmware drops the session; the client logs in again
+    and finishes.
+  - Check mode reports the plan and sends nothing.
+extends_documentation_fragment:
+  - reforge.hci.redfish
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+options:
+  baseline:
+    description: Desired firmware, one entry per component.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      component:
+        description: Regular expression matched (case-insensitive) against the inventory entry's C(Id) and C(Name).
+        type: str
+        required: true
+      version:
+        description: Desired version.
+        type: str
+        required: true
+      image_uri:
+        description: URL the BMC downloads the image from, or a local file to push.
+        type: str
+        required: true
+      targets:
+        description: C(Targets) for SimpleUpdate (inventory or device URIs), when the service needs them.
+        type: list
+        elements: str
+  apply_time:
+    description: C(@Redfish.OperationApplyTime) for the updates; omitted when not set.
+    type: str
+    choices: [Immediate, OnReset]
+  allow_downgrade:
+    description: Also "update" components that are newer than the baseline.
+    type: bool
+    default: false
+author:
+  - reforge.hci contributors
+'''
+
+EXAMPLES = r'''
+- name: Firmware baseline of the campus
+  reforge.hci.bmc_firmware:
+    endpoint: "{{ bmc_endpoint }}"
+    baseline:
+      - component: "^BIOS|System BIOS"
+        version: "2.19.1"
+        image_uri: "https://repo.example.org/dell/BIOS_2.19.1.EXE"
+  delegate_to: localhost
+  register: firmware
+'''
+
+RETURN = r'''
+plan:
+  description: Updates that were (or in check mode would be) made.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"component": "BIOS", "inventory_id": "Installed-159-2.17.0", "from": "2.17.0", "to": "2.19.1"}]
+versions:
+  description: Inventory versions after the run, by inventory id.
+  returned: success
+  type: dict
+reboot_required:
+  description: An update finished but its new version is not active yet (host reset needed).
+  returned: success
+  type: bool
+'''
+
+import re
+
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.errors import RedfishError
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.module import RedfishModule, change_result
+
+
+def version_key(version):
+    """Order versions like '2.19.1', '6.10.30.00', 'U46 v2.34 (03/11/2025)' by their numbers."""
+    numbers = [int(n) for n in re.findall(r"\d+", re.sub(r"\(.*?\)", "", version or ""))]
+    return numbers
+
+
+def plan_updates(inventory, baseline, allow_downgrade):
+    plan, unmatched = [], []
+    for wanted in baseline:
+        pattern = re.compile(wanted["component"], re.I)
+        matches = [f for f in inventory if pattern.search(f.get("id") or "") or pattern.search(f.get("name") or "")]
+        # Dell lists the previous image too ("Previous-..."); only installed firmware counts.
+        matches = [f for f in matches if not (f.get("id") or "").startswith("Previous")]
+        if not matches:
+            unmatched.append(wanted["component"])
+            continue
+        for entry in matches:
+            if entry.get("version") == wanted["version"]:
+                continue
+            older = version_key(entry.get("version")) < version_key(wanted["version"])
+            if older or allow_downgrade:
+                plan.append(dict(component=entry.get("name") or entry.get("id"), inventory_id=entry.get("id"),
+                                 uri=entry.get("uri"), image_uri=wanted["image_uri"], targets=wanted.get("targets"),
+                                 **{"from": entry.get("version"), "to": wanted["version"]}))
+                break  # one image per baseline entry, even if several devices match
+    return plan, unmatched
+
+
+def update(bmc, params, check_mode, warn):
+    inventory = bmc.firmware_inventory()
+    if not inventory:
+        raise RedfishError("%s exposes no firmware inventory; cannot compare with the baseline" % bmc.client.endpoint)
+    plan, unmatched = plan_updates(inventory, params["baseline"], params["allow_downgrade"])
+    for component in unmatched:
+        warn("no firmware inventory entry on %s matches %r" % (bmc.client.endpoint, component))
+    before = dict((f["id"], f["version"]) for f in inventory)
+    if check_mode or not plan:
+        after = dict(before, **dict((p["inventory_id"], p["to"]) for p in plan))
+        return change_result(before, after, plan=plan, versions=before, reboot_required=False)
+    for item in plan:
+        bmc.update_firmware(item["component"], item["image_uri"], params["apply_time"], item["targets"])
+    now = dict((f["id"], f["version"]) for f in bmc.firmware_inventory())
+    pending = [p for p in plan if p["to"] not in now.values()]
+    result = change_result(before, now, plan=plan, versions=now, reboot_required=bool(pending))
+    result["changed"] = True
+    return result
+
+
+def main():
+    rm = RedfishModule(dict(
+        baseline=dict(type="list", elements="dict", required=True, options=dict(
+            component=dict(type="str", required=True), version=dict(type="str", required=True),
+            image_uri=dict(type="str", required=True), targets=dict(type="list", elements="str"))),
+        apply_time=dict(type="str", choices=["Immediate", "OnReset"]),
+        allow_downgrade=dict(type="bool", default=False)), supports_check_mode=True)
+    rm.run(lambda bmc: update(bmc, rm.params, rm.check_mode, rm.module.warn))
+
+
+if __name__ == "__main__":
+    main()
