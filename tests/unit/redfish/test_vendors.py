@@ -1,0 +1,195 @@
+"""Vendor adapters against recorded payloads: detection, facts, and the writes a mode switch plans."""
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.errors import (
+    RedfishDataLossRefused, RedfishUnsupported,
+)
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.service import BMC, adapter_class
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.vendors.dell import DellAdapter
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.vendors.generic import GenericAdapter
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.vendors.hpe import HpeAdapter
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.vendors.lenovo import LenovoAdapter
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.vendors.supermicro import SupermicroAdapter
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.vendors.xfusion import XFusionAdapter
+
+from .conftest import STORAGE, SYS, dell_tree, payload
+
+
+@pytest.mark.parametrize("root, manager, expected", [
+    (payload("dell_root.json"), {}, DellAdapter),
+    ({"Oem": {"Hpe": {}}}, {}, HpeAdapter),
+    ({"Vendor": "HPE"}, {}, HpeAdapter),
+    ({"Oem": {"xFusion": {}}}, {}, XFusionAdapter),
+    ({"Oem": {"Huawei": {}}}, {}, XFusionAdapter),
+    ({}, {"Model": "Lenovo XClarity Controller"}, LenovoAdapter),
+    ({"Vendor": "Supermicro"}, {}, SupermicroAdapter),
+    ({"Vendor": "Contoso"}, {"Model": "Joo Janta 200"}, GenericAdapter),
+])
+def test_vendor_detected_from_service_root(root, manager, expected):
+    assert adapter_class(root, manager) is expected
+
+
+def test_recorded_roots_pick_their_adapter(hpe_ilo5, dmtf):
+    assert isinstance(BMC(hpe_ilo5), HpeAdapter)
+    assert isinstance(BMC(dmtf), GenericAdapter) and BMC(dmtf).vendor == "generic"
+
+
+# -- HPE iLO 5 (HPE's published DL360 Gen10 Plus mockup) ---------------------------------
+def test_ilo5_smart_array_facts(hpe_ilo5):
+    [ctrl] = BMC(hpe_ilo5).storage_facts()
+    assert ctrl["model"] == "HPE SR416i-a Gen10+"
+    assert ctrl["mode"] == "nonraid"            # CurrentOperatingMode: Mixed
+    assert ctrl["pending_mode"] is None
+    assert ctrl["hba_capable"] and "hba" in ctrl["supported_modes"]
+    assert [v["raid_type"] for v in ctrl["volumes"]] == ["Raid1"]
+
+
+def test_ilo5_hba_refuses_to_destroy_logical_drives(hpe_ilo5):
+    bmc = BMC(hpe_ilo5)
+    storage, ctrl = bmc.find_storage(None)
+    with pytest.raises(RedfishDataLossRefused, match="1 logical drive"):
+        bmc.plan_controller_mode(storage, ctrl, "hba", allow_data_loss=False)
+    assert hpe_ilo5.writes == []
+
+
+def test_ilo5_hba_with_data_loss_puts_smartstorageconfig(hpe_ilo5):
+    bmc = BMC(hpe_ilo5)
+    storage, ctrl = bmc.find_storage(None)
+    current, pending, steps = bmc.plan_controller_mode(storage, ctrl, "hba", allow_data_loss=True)
+    assert (current, pending, len(steps)) == ("nonraid", None, 1)
+    assert hpe_ilo5.writes == []                 # planning writes nothing (check mode relies on this)
+    steps[0]()
+    [(method, uri, body)] = hpe_ilo5.writes
+    assert method == "PUT" and uri == "/redfish/v1/systems/1/smartstorageconfig/settings/"
+    assert body["LogicalDrives"] == [] and body["Actions"] == [{"Action": "ClearConfigurationMetadata"}]
+    assert {p["OperatingModeAfterReboot"] for p in body["Ports"]} == {"HBA"}
+
+
+def test_ilo5_nonraid_is_already_there(hpe_ilo5):
+    bmc = BMC(hpe_ilo5)
+    storage, ctrl = bmc.find_storage(None)
+    assert bmc.plan_controller_mode(storage, ctrl, "nonraid", allow_data_loss=False)[2] == []
+
+
+def test_ilo5_virtualization_profile_uses_hpe_names(hpe_ilo5):
+    bmc = BMC(hpe_ilo5)
+    state = bmc.bios_state()
+    wanted, missing = bmc.profile_attributes("virtualization_host", state["current"])
+    assert missing == []
+    assert wanted == {"ProcVirtualization": "Enabled", "IntelProcVtd": "Enabled", "Sriov": "Enabled",
+                      "BootMode": "Uefi", "WorkloadProfile": "Virtualization-MaxPerformance"}
+    assert state["settings_uri"] == "/redfish/v1/systems/1/bios/settings/"
+    assert state["pending"] == {}
+
+
+def test_ilo5_nics_and_firmware(hpe_ilo5):
+    bmc = BMC(hpe_ilo5)
+    firmware = bmc.firmware_inventory()
+    assert any("iLO 5" in (f["name"] or "") for f in firmware)
+    assert all(f["version"] for f in firmware)
+    assert bmc.nic_facts(), "the mockup publishes NIC ports"
+
+
+# -- Dell iDRAC 9 -----------------------------------------------------------------------
+def test_perc9_hba_plan_deletes_volume_only_when_allowed():
+    client = dell_tree("PERC H730P Mini")
+    bmc = BMC(client)
+    storage, ctrl = bmc.find_storage(None)
+    assert bmc.supported_modes(storage, ctrl) == ["raid", "hba", "nonraid", "jbod"]
+    with pytest.raises(RedfishDataLossRefused):
+        bmc.plan_controller_mode(storage, ctrl, "hba", allow_data_loss=False)
+    _cur, _pend, steps = bmc.plan_controller_mode(storage, ctrl, "hba", allow_data_loss=True)
+    for step in steps:
+        step()
+    assert client.writes[0] == ("DELETE", STORAGE + "/Volumes/Disk.Virtual.0", None)
+    method, uri, body = client.writes[1]
+    assert (method, uri) == ("PATCH", STORAGE + "/Controllers/RAID.Integrated.1-1/Settings")
+    # ControllerMode must be alone in its PATCH (iDRAC rejects it combined with other properties).
+    assert body == {"@Redfish.SettingsApplyTime": {"ApplyTime": "OnReset"},
+                    "Oem": {"Dell": {"DellStorageController": {"ControllerMode": "HBA"}}}}
+
+
+def test_perc10_hba_means_enhanced_hba():
+    client = dell_tree("PERC H740P Adapter", volumes=())
+    bmc = BMC(client)
+    storage, ctrl = bmc.find_storage(None)
+    for step in bmc.plan_controller_mode(storage, ctrl, "hba", allow_data_loss=False)[2]:
+        step()
+    assert client.writes[0][2]["Oem"]["Dell"]["DellStorageController"]["ControllerMode"] == "EnhancedHBA"
+
+
+def test_perc11_hba_fails_with_the_honest_message():
+    bmc = BMC(dell_tree("PERC H755 Front", volumes=()))
+    storage, ctrl = bmc.find_storage(None)
+    with pytest.raises(RedfishUnsupported) as err:
+        bmc.plan_controller_mode(storage, ctrl, "hba", allow_data_loss=True)
+    assert "PERC H755 Front supports only raid" in err.value.message
+    assert "HBA355i" in err.value.message
+
+
+def test_perc9_nonraid_converts_only_disks_not_yet_nonraid():
+    client = dell_tree("PERC H330 Mini", raid_status=("Ready", "NonRAID"), volumes=())
+    bmc = BMC(client)
+    storage, ctrl = bmc.find_storage(None)
+    for step in bmc.plan_controller_mode(storage, ctrl, "nonraid", allow_data_loss=False)[2]:
+        step()
+    [(method, uri, body)] = client.writes
+    assert uri == SYS + "/Oem/Dell/DellRaidService/Actions/DellRaidService.ConvertToNonRAID"
+    assert body == {"PDArray": ["Disk.Bay.0:Enclosure.Internal.0-1:RAID.Integrated.1-1"]}
+
+
+def test_dell_all_nonraid_disks_report_nonraid_mode():
+    facts = BMC(dell_tree("PERC H330 Mini", raid_status=("NonRAID", "NonRAID"), volumes=())).storage_facts()
+    assert facts[0]["mode"] == "nonraid"
+    assert {d["raid_status"] for d in facts[0]["drives"]} == {"NonRAID"}
+    assert facts[0]["drives"][0]["predicted_life_left_percent"] == 97
+
+
+def test_recorded_dell_enhanced_hba_controller_reads_as_hba():
+    ctrl = payload("dell_storage_controller.json")
+    assert DellAdapter(None).controller_mode({}, ctrl, []) == "hba"
+
+
+def test_dell_bios_pending_is_what_differs_from_current():
+    bmc = BMC(dell_tree("PERC H730P Mini"))
+    state = bmc.bios_state()
+    assert state["pending"] == {}      # iDRAC echoes an unchanged value: not pending
+    wanted, missing = bmc.profile_attributes("virtualization_host", state["current"])
+    assert wanted["SysProfile"] == "PerfOptimized" and wanted["ProcVirtualization"] == "Enabled"
+    assert wanted["BootMode"] == "Uefi"
+
+
+# -- other vendors ----------------------------------------------------------------------
+def test_xfusion_jbod_patch_is_oem_on_the_storage_resource():
+    storage = {"@odata.id": "/redfish/v1/Systems/1/Storages/RAIDStorage0", "Id": "RAIDStorage0",
+               "StorageControllers": [{"Model": "SP686C", "Oem": {"xFusion": {"JBODState": False}}}]}
+    client = dell_tree("x")  # any tree: the adapter only writes here
+    bmc = XFusionAdapter(client)
+    ctrl = storage["StorageControllers"][0]
+    assert bmc.controller_mode(storage, ctrl, []) == "raid"
+    assert bmc.supported_modes(storage, ctrl) == ["raid", "jbod"]
+    for step in bmc.mode_steps(storage, ctrl, "jbod"):
+        step()
+    assert client.writes == [("PATCH", storage["@odata.id"],
+                              {"StorageControllers": [{"Oem": {"xFusion": {"JBODState": True}}}]})]
+
+
+@pytest.mark.parametrize("adapter", [LenovoAdapter, SupermicroAdapter])
+def test_no_mode_switch_vendors_say_so(adapter):
+    bmc = adapter(dell_tree("ThinkSystem RAID 930-8i"))
+    storage, ctrl = bmc.find_storage(None)
+    with pytest.raises(RedfishUnsupported, match="no storage controller mode switch over Redfish"):
+        bmc.plan_controller_mode(storage, ctrl, "jbod", allow_data_loss=True)
+
+
+# -- generic DMTF (DMTF's public-rackmount1 mockup) --------------------------------------
+def test_dmtf_mockup_facts(dmtf):
+    bmc = BMC(dmtf)
+    facts = bmc.facts()
+    assert facts["vendor"] == "generic"
+    assert facts["cpus"] and facts["cpus"][0]["model"]
+    assert facts["memory"]["total_gib"]
+    assert {f["id"] for f in facts["firmware"]} >= {"BIOS", "BMC"}
+    assert facts["nics"] and all(n["mac"] for n in facts["nics"])
