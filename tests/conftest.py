@@ -29,7 +29,7 @@ if str(REPO_ROOT / "tests") not in sys.path:
 def _ctl(component: str, verb: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(REPO_ROOT / "tests" / "lab" / component / "ctl.sh"), verb],
-        capture_output=True, text=True, timeout=1800,
+        capture_output=True, text=True, timeout=1800, check=False,
     )
 
 
