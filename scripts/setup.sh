@@ -35,4 +35,4 @@ fi
 # The collection, where Ansible and pytest find it.
 mkdir -p "$REFORGE_COLLECTIONS_DIR/ansible_collections/reforge"
 ln -sfn "$REPO_ROOT" "$REFORGE_COLLECTIONS_DIR/ansible_collections/reforge/hci"
-echo "setup: ready ($("$VENV/bin/ansible" --version | head -1))"
+echo "setup: ready (ansible-core $("$VENV/bin/python" -c "import ansible.release as r; print(r.__version__)"))"
