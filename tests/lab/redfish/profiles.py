@@ -1,0 +1,114 @@
+"""Vendor templates of the fleet: which tree, where things live, how the vendor behaves."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Profile:
+    key: str                      # template name used in the fleet file
+    vendor: str                   # dell | hpe | xfusion | dmtf
+    model: str
+    tree: str                     # Tree.load() spec
+    system: str                   # ComputerSystem path
+    manager: str
+    serial: str                   # identity strings of the template, replaced per BMC
+    uuid: str
+    extra_identity: tuple[str, ...] = ()
+    # Settings objects: "mirror" (iLO: the Settings resource holds every value)
+    # or "pending_only" (iDRAC: the Settings resource holds only pending values).
+    settings_style: str = "mirror"
+    # iDRAC applies pending values only through a configuration job.
+    dell_jobs: bool = False
+    # iBMC refuses PATCH without If-Match (428).
+    require_if_match: bool = False
+    # firmware component alias (image name token) -> FirmwareInventory path
+    firmware: dict[str, str] = field(default_factory=dict)
+    # inventory paths whose new version is active without a host reset (BMC itself)
+    firmware_immediate: tuple[str, ...] = ()
+    bmc_firmware: str = ""        # updating this one restarts the BMC: sessions die
+    multipart_uri: str = ""       # MultipartHttpPushUri (added if the tree lacks it)
+
+
+DELL_SYS = "/redfish/v1/Systems/System.Embedded.1"
+DELL_FW = "/redfish/v1/UpdateService/FirmwareInventory"
+
+PROFILES: dict[str, Profile] = {p.key: p for p in [
+    Profile(
+        key="dell-r640-h730p", vendor="dell", model="PowerEdge R640", tree="dell-idrac9",
+        system=DELL_SYS, manager="/redfish/v1/Managers/iDRAC.Embedded.1",
+        serial="4XK7LP2", uuid="4c4c4544-0058-4b10-8037-b4c04f4c5032",
+        extra_identity=("CN7016394R0123",),
+        settings_style="pending_only", dell_jobs=True,
+        firmware={"bios": f"{DELL_FW}/Installed-159-2.19.1", "idrac": f"{DELL_FW}/Installed-25227-6.10.30.00",
+                  "perc": f"{DELL_FW}/Installed-104-25.5.9.0001", "nic": f"{DELL_FW}/Installed-108255-22.31.6"},
+        firmware_immediate=(f"{DELL_FW}/Installed-25227-6.10.30.00",),
+        bmc_firmware=f"{DELL_FW}/Installed-25227-6.10.30.00",
+        multipart_uri="/redfish/v1/UpdateService/MultipartUpload",
+    ),
+    Profile(
+        key="dell-r750-h755", vendor="dell", model="PowerEdge R750", tree="dell-idrac9-perc11",
+        system=DELL_SYS, manager="/redfish/v1/Managers/iDRAC.Embedded.1",
+        serial="4XK7LP2", uuid="4c4c4544-0058-4b10-8037-b4c04f4c5032",
+        extra_identity=("CN7016394R0123",),
+        settings_style="pending_only", dell_jobs=True,
+        firmware={"bios": f"{DELL_FW}/Installed-159-2.19.1", "idrac": f"{DELL_FW}/Installed-25227-6.10.30.00",
+                  "perc": f"{DELL_FW}/Installed-104-25.5.9.0001", "nic": f"{DELL_FW}/Installed-108255-22.31.6"},
+        firmware_immediate=(f"{DELL_FW}/Installed-25227-6.10.30.00",),
+        bmc_firmware=f"{DELL_FW}/Installed-25227-6.10.30.00",
+        multipart_uri="/redfish/v1/UpdateService/MultipartUpload",
+    ),
+    Profile(
+        key="hpe-dl360-gen10plus", vendor="hpe", model="ProLiant DL360 Gen10 Plus",
+        tree="hpe-ilo5", system="/redfish/v1/Systems/1", manager="/redfish/v1/Managers/1",
+        serial="MXQ2390RHW", uuid="39383250-3834-584D-5132-333930524857",
+        firmware={"bios": "/redfish/v1/UpdateService/FirmwareInventory/2",
+                  "ilo5": "/redfish/v1/UpdateService/FirmwareInventory/1",
+                  "smartarray": "/redfish/v1/UpdateService/FirmwareInventory/19"},
+        firmware_immediate=("/redfish/v1/UpdateService/FirmwareInventory/1",),
+        bmc_firmware="/redfish/v1/UpdateService/FirmwareInventory/1",
+    ),
+    Profile(
+        key="hpe-dl380-gen11", vendor="hpe", model="ProLiant DL380 Gen11",
+        tree="hpe-ilo6", system="/redfish/v1/Systems/1", manager="/redfish/v1/Managers/1",
+        serial="MXQ2390RHW", uuid="39383250-3834-584D-5132-333930524857",
+        firmware={"bios": "/redfish/v1/UpdateService/FirmwareInventory/2",
+                  "ilo6": "/redfish/v1/UpdateService/FirmwareInventory/1",
+                  "mr408i": "/redfish/v1/UpdateService/FirmwareInventory/19"},
+        firmware_immediate=("/redfish/v1/UpdateService/FirmwareInventory/1",),
+        bmc_firmware="/redfish/v1/UpdateService/FirmwareInventory/1",
+        multipart_uri="/redfish/v1/UpdateService/MultipartUpdate",
+    ),
+    Profile(
+        key="xfusion-2288h-v6", vendor="xfusion", model="2288H V6", tree="xfusion-ibmc",
+        system="/redfish/v1/Systems/1", manager="/redfish/v1/Managers/1",
+        serial="2102313LNR10M3000123", uuid="9A2B3C4D-5E6F-4A1B-8C2D-3E4F5A6B7C8D",
+        require_if_match=True,
+        firmware={"bios": "/redfish/v1/UpdateService/FirmwareInventory/Bios",
+                  "ibmc": "/redfish/v1/UpdateService/FirmwareInventory/ActiveBMC",
+                  "raid": "/redfish/v1/UpdateService/FirmwareInventory/RAIDCard1"},
+        firmware_immediate=("/redfish/v1/UpdateService/FirmwareInventory/ActiveBMC",),
+        bmc_firmware="/redfish/v1/UpdateService/FirmwareInventory/ActiveBMC",
+        multipart_uri="/redfish/v1/UpdateService/MultipartUpdate",
+    ),
+    Profile(
+        key="dmtf-rackmount1", vendor="dmtf", model="3500 (E5-2640 v3)", tree="dmtf-haswell",
+        system="/redfish/v1/Systems/437XR1138R2", manager="/redfish/v1/Managers/BMC",
+        serial="437XR1138R2", uuid="38947555-7742-3448-3784-823347823834",
+        firmware={"bios": "/redfish/v1/UpdateService/FirmwareInventory/BIOS",
+                  "bmc": "/redfish/v1/UpdateService/FirmwareInventory/BMC"},
+        firmware_immediate=("/redfish/v1/UpdateService/FirmwareInventory/BMC",),
+        bmc_firmware="/redfish/v1/UpdateService/FirmwareInventory/BMC",
+        multipart_uri="/redfish/v1/UpdateService/upload",
+    ),
+]}
+
+# The six lab servers of inventories/lab/hosts.yml, in port order 18001..18006.
+DEFAULT_FLEET = [
+    ("node1", "dell-r640-h730p", "node1"),
+    ("node2", "hpe-dl360-gen10plus", "node2"),
+    ("node3", "xfusion-2288h-v6", "node3"),
+    ("node4", "hpe-dl380-gen11", "node4"),
+    ("spare5", "dell-r750-h755", None),
+    ("spare6", "dmtf-rackmount1", None),
+]
