@@ -372,12 +372,18 @@ class BMC:
         from . import vendor_ops
         power = self.system().get("PowerState", "On")
         on = power in ("On", "PoweringOn")
+        # iLO refuses a request for the state the server is already in; others accept it as a no-op.
+        strict = self.profile.vendor == "hpe"
         if reset_type in ("On", "ForceOn"):
             if not on:
                 self._transition("PoweringOn", "On", boot=True)
+            elif strict:
+                raise vendor_ops.state_error(self, reset_type)
         elif reset_type in ("ForceOff", "GracefulShutdown"):
             if on:
                 self._transition("PoweringOff", "Off")
+            elif strict:
+                raise vendor_ops.state_error(self, reset_type)
         elif reset_type == "PushPowerButton":
             self._transition(*(("PoweringOff", "Off") if on else ("PoweringOn", "On")), boot=not on)
         elif reset_type in ("ForceRestart", "GracefulRestart", "PowerCycle"):

@@ -48,11 +48,8 @@ def dispatch(bmc: BMC, method: str, raw_path: str, headers: dict[str, str], raw:
         return _get(bmc, key, headers)
     if method == "POST":
         if "/actions/" in key:
-            owner, name = path.split("?")[0].rstrip("/").rsplit("/Actions/", 1) if "/Actions/" in path else \
-                re.split(r"/actions/", path.rstrip("/"), maxsplit=1, flags=re.I)
-            return vendor_ops.action(bmc, owner, name, body or {})
-        if bmc.get(key) is None:
-            raise fail(404, "ResourceNotFound", "Resource", path)
+            owner = re.split(r"/actions/", path.rstrip("/"), maxsplit=1, flags=re.I)[0]
+            return vendor_ops.action(bmc, owner, key, body or {})
         return vendor_ops.post_collection(bmc, key, body, ctype, raw)
     resource = bmc.get(key)
     if resource is None:
@@ -151,7 +148,7 @@ def lab_api(bmc: BMC, method: str, raw_path: str, raw: bytes) -> Response:
     if path == "/_lab/log" and method == "GET":
         since = int(params.get("since", 0))
         entries = [e for e in bmc.log if e["seq"] > since]
-        cursor = bmc.log[-1]["seq"] if bmc.log else since
+        cursor = bmc.log[-1]["seq"] if bmc.log else 0
         return Response(200, {"cursor": cursor, "entries": entries})
     if path == "/_lab/log" and method == "DELETE":
         bmc.log.clear()

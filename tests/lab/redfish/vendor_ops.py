@@ -350,7 +350,8 @@ def delete(bmc: "BMC", key: str, body: dict) -> "Response":
         return Response(200, {"@Message.ExtendedInfo": [base_message("Success", severity="OK")]})
     if rtype == "Volume":
         storage = key.rsplit("/volumes/", 1)[0]
-        if bmc.profile.vendor == "hpe" and "AutoVolumeCreate" not in (bmc.get(storage) or {}):
+        # iLO 5 manages logical drives through SmartStorageConfig; its DMTF view is read-only.
+        if bmc.get(f"{bmc.profile.system}/smartstorageconfig") is not None:
             raise fail(405, "OperationNotAllowed", headers={"Allow": "GET"})
 
         def remove() -> list[dict]:
@@ -376,14 +377,23 @@ def put(bmc: "BMC", key: str, body: dict, new: dict) -> "Response":
 
 
 # ------------------------------------------------------------------- actions
-def action(bmc: "BMC", owner: str, name: str, params: dict) -> "Response":
+def _declared_action(body: dict, key: str) -> tuple[str, dict] | None:
+    """The action whose declared target is `key` (targets need not end in the action name)."""
+    actions = dict(body.get("Actions", {}))
+    actions.update(actions.pop("Oem", {}) or {})
+    for name, spec in actions.items():
+        if isinstance(spec, dict) and norm(spec.get("target", "")) == key:
+            return name.lstrip("#"), spec
+    return None
+
+
+def action(bmc: "BMC", owner: str, key: str, params: dict) -> "Response":
     from .bmc import Response
     body = bmc.get(owner)
-    if body is None:
-        raise fail(404, "ResourceNotFound", "Action", name)
-    declared = body.get("Actions", {}).get(f"#{name}") or body.get("Actions", {}).get("Oem", {}).get(f"#{name}")
-    if declared is None:
-        raise fail(400, "ActionNotSupported", name)
+    found = _declared_action(body, key) if body is not None else None
+    if found is None:
+        raise fail(404 if body is None else 400, "ActionNotSupported", key.rsplit("/", 1)[-1])
+    name, declared = found
     for param, value in params.items():
         allowed = declared.get(f"{param}@Redfish.AllowableValues")
         if allowed is not None and value not in allowed:
@@ -621,4 +631,6 @@ def post_collection(bmc: "BMC", key: str, body: Any, content_type: str, raw: byt
             raise fail(400, "ActionParameterMissing", "Jobs", "TargetSettingsURI with pending values")
         task = _dell_config_job(bmc, target, scheduled=True)
         return Response(200, None, {"Location": bmc.job_path(task)})
+    if bmc.get(key) is None:
+        raise fail(404, "ResourceNotFound", "Resource", key)
     raise fail(405, "OperationNotAllowed", headers={"Allow": "GET"})
