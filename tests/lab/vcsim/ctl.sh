@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# The lab's vCenter: Debian's govmomi simulator plus the CBT extension in
+# go/src/vcsimlab, served over HTTPS with the lab certificate.
+#   tests/lab/vcsim/ctl.sh up|down|status|build
+# Knobs (environment, read at `up`): VCSIM_PORT (18443), VCSIM_EXTRA_VMS,
+# VCSIM_CBT_WINDOW, VCSIM_CBT_MAX_EXTENTS, VCSIM_HOSTS, VCSIM_SESSION_IDLE_SECONDS,
+# VMWARE_USER / VMWARE_PASSWORD (user / pass).
+set -euo pipefail
+source "$(dirname "$0")/../../../scripts/env.sh"
+here="$REPO_ROOT/tests/lab/vcsim"
+state="$REFORGE_LAB_DIR/vcsim"
+pidf="$state/vcsim.pid"
+port="${VCSIM_PORT:-18443}"
+user="${VMWARE_USER:-user}"
+pass="${VMWARE_PASSWORD:-pass}"
+ca="$REFORGE_LAB_DIR/pki/ca.pem"
+
+# The binary is cached under a hash of everything that goes into it, so `up`
+# rebuilds only when our Go sources, Go or Debian's govmomi change.
+binary() {
+  local hash
+  hash=$( { find "$here/go/src" -name '*.go' -print0 | sort -z | xargs -0 cat
+            go version; dpkg-query -W golang-github-vmware-govmomi-dev 2>/dev/null || true; } \
+          | sha256sum | cut -c1-16)
+  echo "$REFORGE_LAB_DIR/bin/vcsimlab-$hash"
+}
+
+build() {
+  local bin; bin=$(binary)
+  if [ ! -x "$bin" ]; then
+    mkdir -p "$(dirname "$bin")"
+    echo "vcsim: building $(basename "$bin") (Go GOPATH mode, Debian's govmomi)" >&2
+    # GOPATH mode against /usr/share/gocode: nothing is fetched from anywhere.
+    GO111MODULE=off GOPROXY=off GOFLAGS= GOPATH="/usr/share/gocode:$here/go" \
+      go build -trimpath -o "$bin.tmp" vcsimlab
+    mv "$bin.tmp" "$bin"
+  fi
+  echo "$bin"
+}
+
+running() {
+  [ -s "$pidf" ] || return 1
+  local pid; pid=$(cat "$pidf")
+  [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q vcsimlab
+}
+
+answers() {
+  curl -fsS --max-time 5 --cacert "$ca" "https://127.0.0.1:$port/_lab/ready" >/dev/null 2>&1
+}
+
+describe() {
+  local ready="$state/ready.json"
+  python3 - "$ready" "$REFORGE_LAB_DIR/vcsim.json" <<PY
+import json, sys
+ready = json.load(open(sys.argv[1]))
+out = {
+    "url": "https://127.0.0.1:$port/sdk", "host": "127.0.0.1", "port": $port,
+    "username": "$user", "password": "$pass", "ca": "$ca",
+    "datacenter": ready["datacenter"], "cluster": ready["cluster"],
+    "datastore": ready["datastore"], "datastore_dir": ready["datastore_dir"],
+    "folder_url": "https://127.0.0.1:$port/folder",
+    "lab_api": "https://127.0.0.1:$port/_lab",
+    "cbt_window": ready["cbt_window"], "pid": ready["pid"],
+    "startup_ms": ready["startup_ms"], "log": "$state/vcsim.log",
+}
+json.dump(out, open(sys.argv[2], "w"), indent=2)
+PY
+}
+
+case "${1:-status}" in
+  build) build ;;
+  up)
+    if running && answers; then describe; exit 0; fi
+    "$REPO_ROOT/tests/lab/pki/ctl.sh" up
+    bin=$(build)
+    running && kill "$(cat "$pidf")" 2>/dev/null || true
+    mkdir -p "$state"; rm -f "$state/ready.json"
+    VCSIM_USERNAME="$user" VCSIM_PASSWORD="$pass" setsid "$bin" \
+      -listen "127.0.0.1:$port" \
+      -tlscert "$REFORGE_LAB_DIR/pki/server.pem" -tlskey "$REFORGE_LAB_DIR/pki/server.key" \
+      -datastore-dir "$state/datastore" -ready-file "$state/ready.json" \
+      > "$state/vcsim.log" 2>&1 < /dev/null &
+    echo $! > "$pidf"
+    for _ in $(seq 1 300); do
+      if [ -s "$state/ready.json" ] && answers; then describe; exit 0; fi
+      running || { echo "vcsim: exited during start:" >&2; tail -20 "$state/vcsim.log" >&2; exit 1; }
+      sleep 0.1
+    done
+    echo "vcsim: not answering after 30s" >&2; tail -20 "$state/vcsim.log" >&2; exit 1 ;;
+  down)
+    if running; then
+      pid=$(cat "$pidf"); kill "$pid"
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
+    fi
+    rm -f "$pidf" "$REFORGE_LAB_DIR/vcsim.json"
+    rm -rf "$state/datastore" ;;
+  status) running && answers ;;
+  *) echo "usage: $0 up|down|status|build" >&2; exit 2 ;;
+esac
