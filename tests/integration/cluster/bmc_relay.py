@@ -164,6 +164,9 @@ def nodes_json_resolver(path: Path) -> Callable[[], dict[str, str]]:
                 out[name] = netns
             elif pid and os.path.exists(f"/proc/{pid}/ns/net"):
                 out[name] = f"/proc/{pid}/ns/net"
+            elif os.path.exists(f"/run/netns/reforge-{name}"):
+                # tests/lab/nodes names each node's (persistent) namespace so.
+                out[name] = f"/run/netns/reforge-{name}"
         return out
     return resolve
 
