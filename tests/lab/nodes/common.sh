@@ -1,0 +1,32 @@
+# Shared by the lab hosts' scripts (sourced, not run).
+source "$(dirname "${BASH_SOURCE[0]}")/../../../scripts/env.sh"
+NODES_SRC="$REPO_ROOT/tests/lab/nodes"
+# Same suite/mirror for the image and the local apt repository, so the repo's
+# dependency closure matches what is already installed in the image.
+NODE_SUITE="${REFORGE_LAB_NODE_SUITE:-trixie}"
+NODE_MIRROR="${REFORGE_LAB_NODE_MIRROR:-http://deb.debian.org/debian}"
+NODE_KEYRING="${REFORGE_LAB_NODE_KEYRING:-/usr/share/keyrings/debian-archive-keyring.gpg}"
+# Machine-level cache: survives `down`, new clones and later sessions.
+LAB_CACHE="${REFORGE_LAB_CACHE:-/var/cache/reforge-lab}"
+
+log() { printf 'nodes: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# Package list without comments/blank lines.
+pkg_list() { sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$1" | tr -s '[:space:]' '\n' | sed '/^$/d'; }
+
+# Content hash of the given files plus extra strings: the cache key of an artifact.
+recipe_key() {
+  local extra="$1"; shift
+  { cat "$@"; printf '%s\n' "$extra"; } | sha256sum | cut -c1-16
+}
+
+# Exclusive lock on a cache artifact so parallel sessions build it only once.
+with_lock() {
+  local lock="$1"; shift
+  mkdir -p "$(dirname "$lock")"
+  ( flock 9; "$@" ) 9>"$lock"
+}
+
+now() { date +%s.%N; }
+elapsed() { echo "$(now) - $1" | bc; }

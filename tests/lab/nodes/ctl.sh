@@ -1,0 +1,305 @@
+#!/usr/bin/env bash
+# The lab's hosts: N Debian 13 machines (node1..nodeN) as rootful podman
+# containers with systemd as PID 1, each with its own network namespace
+# (eth0 on the management bridge, eth1/eth2 on the storage bridge) and two
+# spare disks (loop devices over sparse files).
+#   tests/lab/nodes/ctl.sh up|down|status
+#   tests/lab/nodes/ctl.sh power <node> on|off|shutdown|status
+# Env: REFORGE_LAB_NODES (count, default 4), REFORGE_LAB_NODE_DISK_SIZE
+# (default 8G), REFORGE_LAB_CACHE (image/apt cache, default /var/cache/reforge-lab).
+# See README.md beside this file for the design and the measurements.
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+
+STATE="$REFORGE_LAB_DIR/nodes"
+SSH_KEY="$REFORGE_LAB_DIR/ssh/id_ed25519"
+MGMT_BR=rlab-mgmt          # host side 10.250.0.1/24, node i at 10.250.0.(10+i)
+STOR_BR=rlab-stor          # links only: the network role builds bonds/VLANs on them
+MGMT_PREFIX=10.250.0
+HOST_ADDR=$MGMT_PREFIX.1
+STORAGE_NICS=2
+DISKS_PER_NODE=2
+DISK_SIZE="${REFORGE_LAB_NODE_DISK_SIZE:-8G}"
+REPO_IN_NODE=/srv/reforge-lab-apt
+BOOT_TIMEOUT=90
+
+# Podman with a private store and config: nothing under /etc or /var/lib/containers.
+pm() {
+  CONTAINERS_CONF="$STATE/containers.conf" podman --root "$STATE/podman/root" \
+    --runroot "$STATE/podman/run" --storage-driver overlay "$@"
+}
+
+write_containers_conf() {
+  mkdir -p "$STATE/podman/tmp"
+  # The two fixes this host needs (research/lab.md): limits at or below the
+  # host's hard limits (no CAP_SYS_RESOURCE), and runc (crun 1.8 refuses
+  # cgroup v1 hybrid). cgroupfs: the host's PID 1 is not systemd.
+  cat > "$STATE/containers.conf" <<EOF
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+tmp_dir = "$STATE/podman/tmp"
+EOF
+}
+
+node_index() { local n="${1#node}"; [[ "$n" =~ ^[0-9]+$ ]] || die "not a lab node: $1"; echo "$n"; }
+node_addr() { echo "$MGMT_PREFIX.$((10 + $(node_index "$1")))"; }
+node_netns() { echo "reforge-$1"; }
+node_mac() { printf '02:52:46:00:%02x:%02x\n' "$(node_index "$1")" "$2"; }
+host_veth() { echo "rl-$1-e$2"; }
+
+# Nodes recorded by `up`; power/status/down work on those, whatever the env says now.
+known_nodes() { [ -s "$STATE/nodes.list" ] && cat "$STATE/nodes.list" || true; }
+wanted_nodes() { local i; for ((i = 1; i <= ${REFORGE_LAB_NODES:-4}; i++)); do echo "node$i"; done; }
+
+ensure_bridge() {
+  local br="$1" addr="${2:-}"
+  ip link show "$br" >/dev/null 2>&1 || ip link add "$br" type bridge
+  # No STP delay: links are usable as soon as a node starts.
+  ip link set "$br" type bridge forward_delay 0 stp_state 0
+  if [ -n "$addr" ] && ! ip -br addr show dev "$br" | grep -qw "$addr"; then
+    ip addr add "$addr" dev "$br"
+  fi
+  ip link set "$br" up
+}
+
+ensure_ssh_key() {
+  [ -s "$SSH_KEY" ] && return
+  mkdir -p "$(dirname "$SSH_KEY")"; chmod 700 "$(dirname "$SSH_KEY")"
+  ssh-keygen -q -t ed25519 -N '' -C reforge-lab -f "$SSH_KEY"
+}
+
+# Two sparse files per node, attached as loop devices (a privileged
+# container's /dev is a copy taken at start: attach before starting).
+# Prints "<by-id name> <loop device> <file>" lines.
+ensure_disks() {
+  local node="$1" d f loop
+  mkdir -p "$STATE/$node"
+  for ((d = 1; d <= DISKS_PER_NODE; d++)); do
+    f="$STATE/$node/disk$d.img"
+    [ -e "$f" ] || truncate -s "$DISK_SIZE" "$f"
+    loop=$(losetup -j "$f" -O NAME -n | head -1)
+    [ -n "$loop" ] || loop=$(losetup -f --show "$f")
+    echo "lab-$node-disk$d $loop $f"
+  done
+}
+
+detach_disks() {
+  local node="$1" f loop
+  for f in "$STATE/$node"/disk*.img; do
+    [ -e "$f" ] || continue
+    for loop in $(losetup -j "$f" -O NAME -n); do losetup -d "$loop"; done
+  done
+}
+
+# The node's network namespace outlives its container, so power off/on keeps
+# the addresses; eth0 gets the management address, eth1.. are bare links.
+ensure_netns() {
+  local node="$1" ns nic name br
+  ns=$(node_netns "$node")
+  [ -e "/run/netns/$ns" ] || ip netns add "$ns"
+  ip -n "$ns" link set lo up
+  for ((nic = 0; nic <= STORAGE_NICS; nic++)); do
+    name="eth$nic"; br=$STOR_BR; ((nic == 0)) && br=$MGMT_BR
+    if ! ip -n "$ns" link show "$name" >/dev/null 2>&1; then
+      ip link del "$(host_veth "$node" "$nic")" 2>/dev/null || true
+      ip link add "$(host_veth "$node" "$nic")" type veth peer name "$name" netns "$ns"
+      ip -n "$ns" link set "$name" address "$(node_mac "$node" "$nic")"
+    fi
+    ip link set "$(host_veth "$node" "$nic")" master "$br"
+  done
+  ip -n "$ns" addr show dev eth0 | grep -q "$(node_addr "$node")/" \
+    || ip -n "$ns" addr add "$(node_addr "$node")/24" dev eth0
+}
+
+# Cable plugged or pulled: a node that is off must not answer ARP or ping.
+set_links() {
+  local node="$1" state="$2" nic
+  for ((nic = 0; nic <= STORAGE_NICS; nic++)); do
+    ip link set "$(host_veth "$node" "$nic")" "$state" 2>/dev/null || true
+    ip -n "$(node_netns "$node")" link set "eth$nic" "$state" 2>/dev/null || true
+  done
+  if [ "$state" = up ]; then
+    # Default route to the host only so that facts like ansible_default_ipv4
+    # exist; the host does not forward (net.ipv4.ip_forward=0) and no NAT is set up.
+    ip -n "$(node_netns "$node")" route replace default via "$HOST_ADDR" dev eth0
+  fi
+}
+
+hosts_file() {
+  local n
+  printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n'
+  printf '%s\tcontroller\n' "$HOST_ADDR"
+  for n in $(known_nodes); do printf '%s\t%s\n' "$(node_addr "$n")" "$n"; done
+}
+
+image_ref() { echo "localhost/reforge-lab-node:$(basename "$1" .tar)"; }
+
+ensure_image() {
+  local tar="$1"
+  local ref old
+  ref=$(image_ref "$tar")
+  pm image exists "$ref" && return 0
+  pm import -q "$tar" "$ref" >/dev/null
+  # Older recipes' images are dead weight once their nodes are gone.
+  for old in $(pm images --format '{{.Repository}}:{{.Tag}}' | grep '^localhost/reforge-lab-node:' | grep -vx "$ref"); do
+    pm rmi "$old" >/dev/null 2>&1 || true
+  done
+}
+
+create_node() {
+  local node="$1" image="$2" repo="$3" tmp
+  pm container exists "$node" && return 0
+  # Privileged: libvirt needs writable cgroup hierarchies (v1 here) to start
+  # VMs; the image's reforge-lab-devices unit then removes every block device
+  # that is not this node's own. Networking is the namespace prepared above.
+  pm create --name "$node" --hostname "$node" --privileged --systemd always \
+    --stop-signal SIGRTMIN+3 --network "ns:/run/netns/$(node_netns "$node")" \
+    --no-hosts --dns none --log-driver k8s-file --log-opt max-size=1mb \
+    -v "$repo:$REPO_IN_NODE:ro" "$(image_ref "$image")" /sbin/init >/dev/null
+  tmp=$(mktemp -d)
+  install -d -m 700 "$tmp/ssh"
+  cp "$SSH_KEY.pub" "$tmp/ssh/authorized_keys"
+  hosts_file > "$tmp/hosts"
+  pm cp "$tmp/ssh/authorized_keys" "$node:/root/.ssh/authorized_keys"
+  pm cp "$tmp/hosts" "$node:/etc/hosts"
+  rm -rf "$tmp"
+}
+
+is_running() { [ "$(pm container inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ]; }
+
+wait_ssh() {
+  local node="$1" deadline=$((SECONDS + BOOT_TIMEOUT))
+  until ssh -q -i "$SSH_KEY" -o BatchMode=yes -o ConnectTimeout=2 -o StrictHostKeyChecking=no \
+      -o UserKnownHostsFile=/dev/null "root@$(node_addr "$node")" true 2>/dev/null; do
+    ((SECONDS < deadline)) || die "$node: no SSH after ${BOOT_TIMEOUT}s"
+    sleep 0.3
+  done
+}
+
+power_on() {
+  local node="$1" map
+  pm container exists "$node" || die "$node does not exist (run ctl.sh up)"
+  is_running "$node" && return 0
+  # Disks first (loop numbers may change after a host reboot), then cables.
+  map=$(ensure_disks "$node" | awk '{print $1, $2}')
+  printf '%s\n' "$map" > "$STATE/$node/disks"
+  pm cp "$STATE/$node/disks" "$node:/etc/reforge-lab/disks"
+  ensure_netns "$node"
+  set_links "$node" up
+  pm start "$node" >/dev/null
+}
+
+# off: pulled plug (what fencing does); shutdown: ACPI-like, systemd stops units.
+power_off() {
+  local node="$1" grace="$2"
+  if is_running "$node"; then pm stop -t "$grace" "$node" >/dev/null 2>&1 || true; fi
+  set_links "$node" down
+}
+
+write_json() {
+  local image="$1" repo="$2" node nodes=() nic nics d
+  for node in $(known_nodes); do
+    nics=()
+    for ((nic = 0; nic <= STORAGE_NICS; nic++)); do
+      if ((nic == 0)); then
+        nics+=("$(jq -cn --arg n eth0 --arg b $MGMT_BR --arg m "$(node_mac "$node" 0)" \
+          --arg a "$(node_addr "$node")/24" '{name:$n, bridge:$b, mac:$m, address:$a}')")
+      else
+        nics+=("$(jq -cn --arg n "eth$nic" --arg b $STOR_BR --arg m "$(node_mac "$node" "$nic")" \
+          '{name:$n, bridge:$b, mac:$m, address:null}')")
+      fi
+    done
+    d=$(ensure_disks "$node" | jq -Rsc --arg s "$DISK_SIZE" \
+      '[split("\n")[] | select(length>0) | split(" ") | {id:("/dev/disk/by-id/"+.[0]), device:.[1], file:.[2], size:$s}]')
+    nodes+=("$(jq -cn --arg n "$node" --arg a "$(node_addr "$node")" --arg k "$SSH_KEY" \
+      --arg p "$(power_status "$node")" --argjson d "$d" --argjson nics "[$(IFS=,; echo "${nics[*]}")]" \
+      '{name:$n, address:$a, ssh_user:"root", ssh_key:$k, power:$p, disks:$d, nics:$nics}')")
+  done
+  jq -n --argjson nodes "[$(IFS=,; echo "${nodes[*]}")]" --arg img "$image" --arg repo "$repo" \
+    --arg rin "$REPO_IN_NODE" --arg key "$SSH_KEY" --arg ctl "$REPO_ROOT/tests/lab/nodes/ctl.sh" \
+    --arg mb $MGMT_BR --arg ha "$HOST_ADDR/24" --arg sb $STOR_BR '{
+      nodes: $nodes, ssh_key: $key, image: $img,
+      bridge: {management: {name: $mb, host_address: $ha, network: "10.250.0.0/24"},
+               storage: {name: $sb, network: "10.250.1.0/24", host_address: null}},
+      apt_repo: {host_path: $repo, node_path: $rin, source: ("deb [trusted=yes] file:" + $rin + " ./")},
+      power_hook: ($ctl + " power <node> on|off|status")}' > "$REFORGE_LAB_DIR/nodes.json.tmp"
+  mv "$REFORGE_LAB_DIR/nodes.json.tmp" "$REFORGE_LAB_DIR/nodes.json"
+}
+
+power_status() { if is_running "$1"; then echo on; else echo off; fi; }
+
+cmd_up() {
+  local image repo node t0 t1
+  [ "$(id -u)" = 0 ] || die "must run as root (rootful podman, bridges, loop devices)"
+  t0=$(now)
+  mkdir -p "$STATE"
+  image=$("$NODES_SRC/image.sh")
+  repo=$("$NODES_SRC/repo.sh")
+  write_containers_conf
+  ensure_ssh_key
+  ensure_image "$image"
+  # Extend the recorded set (never shrink it here: `down` removes nodes).
+  { known_nodes; wanted_nodes; } | sort -uV > "$STATE/nodes.list.tmp"
+  mv "$STATE/nodes.list.tmp" "$STATE/nodes.list"
+  ensure_bridge $MGMT_BR "$HOST_ADDR/24"
+  ensure_bridge $STOR_BR
+  t1=$(now)
+  for node in $(known_nodes); do
+    create_node "$node" "$image" "$repo"
+    power_on "$node"
+  done
+  for node in $(known_nodes); do wait_ssh "$node"; done
+  write_json "$image" "$repo"
+  log "$(wc -l < "$STATE/nodes.list") nodes up; booted to SSH in $(printf %.1f "$(elapsed "$t1")") s (total $(printf %.1f "$(elapsed "$t0")") s)"
+}
+
+cmd_down() {
+  local node
+  if [ -d "$STATE" ]; then
+    for node in $(known_nodes); do
+      if [ -s "$STATE/containers.conf" ]; then pm rm -f -t 0 "$node" >/dev/null 2>&1 || true; fi
+      ip netns del "$(node_netns "$node")" 2>/dev/null || true   # takes the veths with it
+      detach_disks "$node"
+    done
+  fi
+  ip link del $MGMT_BR 2>/dev/null || true
+  ip link del $STOR_BR 2>/dev/null || true
+  # Node state goes (disks, containers); the imported image (private podman
+  # store) and the machine-level image/apt caches stay for the next `up`.
+  if [ -d "$STATE" ]; then
+    find "$STATE" -mindepth 1 -maxdepth 1 ! -name podman ! -name containers.conf -exec rm -rf {} +
+  fi
+  rm -f "$REFORGE_LAB_DIR/nodes.json"
+}
+
+cmd_status() {
+  local node
+  [ -s "$STATE/nodes.list" ] && [ -e "$REFORGE_LAB_DIR/nodes.json" ] || return 1
+  for node in $(known_nodes); do
+    is_running "$node" || { echo "$node: off"; return 1; }
+  done
+}
+
+cmd_power() {
+  local node="${1:-}" action="${2:-status}"
+  [ -n "$node" ] && known_nodes | grep -qx "$node" || die "unknown node '$node' (known: $(known_nodes | paste -sd' '))"
+  case "$action" in
+    on) power_on "$node"; [ "${REFORGE_LAB_POWER_NOWAIT:-}" ] || wait_ssh "$node" ;;
+    off) power_off "$node" 0 ;;
+    shutdown) power_off "$node" 30 ;;
+    status) power_status "$node" ;;
+    *) die "usage: ctl.sh power <node> on|off|shutdown|status" ;;
+  esac
+}
+
+case "${1:-status}" in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  power) shift; cmd_power "$@" ;;
+  *) echo "usage: $0 up|down|status | power <node> on|off|shutdown|status" >&2; exit 2 ;;
+esac
