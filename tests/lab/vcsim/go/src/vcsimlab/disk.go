@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // BlockSize is the CBT granularity real ESXi reports (64 KiB).
@@ -125,7 +126,10 @@ type Disk struct {
 	dsDir    string // datastore root directory
 	dsName   string
 	levels   []*Level
-	deltaSeq int // counter for delta file names (never reused)
+	deltaSeq int          // counter for delta file names (never reused)
+	window   atomic.Int64 // per-disk QueryChangedDiskAreas window (0 = lab default)
+	// per-disk extents per answer (0 = lab default)
+	maxExtents atomic.Int64
 
 	// changed-block tracking
 	cbtOn   bool
@@ -476,6 +480,7 @@ func (d *Disk) Info() map[string]interface{} {
 		"vm": d.VMName, "vm_moid": d.VM, "key": d.Key, "capacity": d.Capacity,
 		"levels": levels, "cbt": d.cbtOn, "seq": d.seq, "snapshots": snaps,
 		"allocated_blocks": d.allocatedLocked(d.levels).count(),
+		"cbt_window":       d.window.Load(), "cbt_max_extents": d.maxExtents.Load(), "ctk_uuid": d.ctkUUID,
 	}
 }
 

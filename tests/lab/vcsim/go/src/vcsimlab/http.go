@@ -331,6 +331,26 @@ func (l *Lab) serveDisk(w http.ResponseWriter, r *http.Request, parts []string) 
 	switch {
 	case action == "info":
 		writeJSON(w, 200, d.Info())
+	case action == "config" && (r.Method == http.MethodPut || r.Method == http.MethodPost):
+		var in struct {
+			CBTWindow     *int64 `json:"cbt_window"`
+			CBTMaxExtents *int64 `json:"cbt_max_extents"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+			writeJSON(w, 400, map[string]string{"error": err.Error()})
+			return
+		}
+		if in.CBTWindow != nil {
+			if *in.CBTWindow < 0 || *in.CBTWindow%BlockSize != 0 {
+				writeJSON(w, 400, map[string]string{"error": "cbt_window must be 0 (lab default) or a multiple of 65536"})
+				return
+			}
+			d.window.Store(*in.CBTWindow)
+		}
+		if in.CBTMaxExtents != nil {
+			d.maxExtents.Store(*in.CBTMaxExtents)
+		}
+		writeJSON(w, 200, map[string]int64{"cbt_window": d.window.Load(), "cbt_max_extents": d.maxExtents.Load()})
 	case action == "invalidate-cbt" && r.Method == http.MethodPost:
 		d.InvalidateCBT()
 		if vm := vmByRef(types.ManagedObjectReference{Type: "VirtualMachine", Value: d.VM}); vm != nil {

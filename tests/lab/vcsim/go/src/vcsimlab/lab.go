@@ -419,3 +419,20 @@ func (l *Lab) dataFileOwner(dsName, rel string) *Disk {
 	}
 	return nil
 }
+
+// forgetVM drops the disks of a destroyed VM (the simulator removed its files).
+func (l *Lab) forgetVM(moid string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for k, d := range l.disks {
+		if d.VM == moid {
+			d.Close()
+			delete(l.disks, k)
+		}
+	}
+	for ref, disks := range l.snapDisks {
+		if len(disks) > 0 && disks[0].VM == moid {
+			delete(l.snapDisks, ref)
+		}
+	}
+}

@@ -117,6 +117,25 @@ func (l *Lab) serveSDK(w http.ResponseWriter, r *http.Request) {
 			l.afterReconfig(req)
 		}
 		l.copyOut(w, rec)
+	case "CreateVM_Task":
+		// Give the new VM's disks their sparse capacity right away, as a
+		// thin disk on VMFS has its full size from the start.
+		rec := l.forward(r, body)
+		if t := l.succeededTask(rec); t != nil {
+			if ref, ok := t.Info.Result.(types.ManagedObjectReference); ok {
+				if vm := vmByRef(ref); vm != nil {
+					simulator.Map.WithLock(vm, func() { l.vmDisks(vm) })
+				}
+			}
+		}
+		l.copyOut(w, rec)
+	case "Destroy_Task":
+		req := method.Body.(*types.Destroy_Task)
+		rec := l.forward(r, body)
+		if req.This.Type == "VirtualMachine" && l.taskSucceeded(rec) {
+			l.forgetVM(req.This.Value)
+		}
+		l.copyOut(w, rec)
 	case "AcquireGenericServiceTicket":
 		rec := l.forward(r, body)
 		if m := ticketIDRe.FindStringSubmatch(rec.Body.String()); m != nil {
@@ -128,14 +147,19 @@ func (l *Lab) serveSDK(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (l *Lab) taskSucceeded(rec *httptest.ResponseRecorder) bool {
+func (l *Lab) succeededTask(rec *httptest.ResponseRecorder) *simulator.Task {
 	m := taskRefRe.FindStringSubmatch(rec.Body.String())
 	if rec.Code != http.StatusOK || m == nil {
-		return false
+		return nil
 	}
 	t, ok := simulator.Map.Get(types.ManagedObjectReference{Type: "Task", Value: m[1]}).(*simulator.Task)
-	return ok && t.Info.State == types.TaskInfoStateSuccess
+	if !ok || t.Info.State != types.TaskInfoStateSuccess {
+		return nil
+	}
+	return t
 }
+
+func (l *Lab) taskSucceeded(rec *httptest.ResponseRecorder) bool { return l.succeededTask(rec) != nil }
 
 // afterReconfig applies what stock vcsim ignores: changeTrackingEnabled, and
 // disk growth (which, as on ESXi, resets change tracking).
@@ -227,7 +251,15 @@ func (l *Lab) queryChangedDiskAreas(w http.ResponseWriter, req *types.QueryChang
 		writeFault(w, &types.InvalidArgument{InvalidProperty: "deviceKey"}, fmt.Sprintf("no virtual disk with key %d", req.DeviceKey))
 		return
 	}
-	info, qf := disk.QueryChanged(snap, req.StartOffset, req.ChangeId, l.window.Load(), int(l.maxExtents.Load()))
+	window := l.window.Load()
+	if w := disk.window.Load(); w > 0 {
+		window = w
+	}
+	maxExtents := l.maxExtents.Load()
+	if n := disk.maxExtents.Load(); n > 0 {
+		maxExtents = n
+	}
+	info, qf := disk.QueryChanged(snap, req.StartOffset, req.ChangeId, window, int(maxExtents))
 	if qf != nil {
 		writeFault(w, qf.fault, qf.msg)
 		return
