@@ -135,7 +135,7 @@ def copy_extents(extents: List[ext.Extent], reader: SourceReader, writer: Target
     stats.bytes_requested = ext.total(todo)
     reads = plan_reads(todo, settings)
     throttle = throttle or Throttle(settings.throttle_mbps * 1e6 if settings.throttle_mbps else None)
-    done_total = 0
+    done_total = ext.total(ext.normalize(extents)) - stats.bytes_requested  # progress counts a resumed part as done
     unconfirmed: List[ext.Extent] = []
     unconfirmed_bytes = 0
     last_confirm = time.monotonic()

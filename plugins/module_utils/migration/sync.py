@@ -43,6 +43,19 @@ def target_for(targets: Dict[str, Dict[str, Any]], disk: Dict[str, Any], index: 
     raise MigrationError("no target given for disk %s (%s)" % (disk["key"], disk["label"]))
 
 
+def targets_from_params(params: Dict[str, Any], facts: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+    """Explicit ``targets`` plus ``<target_dir>/<vm>-disk<key>.<target_format>`` for disks not listed."""
+    targets = dict(params.get("targets") or {})
+    for index, disk in enumerate(facts["disks"]):
+        if any(k in targets for k in (str(disk["key"]), disk["label"], str(index))) or not params.get("target_dir"):
+            continue
+        fmt = params.get("target_format") or "raw"
+        targets[str(disk["key"])] = {
+            "format": fmt,
+            "path": os.path.join(params["target_dir"], "%s-disk%d.%s" % (facts["name"], disk["key"], fmt))}
+    return targets
+
+
 def refuse_unsyncable(facts: Dict[str, Any]) -> None:
     """Disks CBT + /folder cannot copy faithfully: preflight reports them, the sync refuses them too."""
     for disk in facts["disks"]:
@@ -149,6 +162,11 @@ class VmSync:
     def _sync_disk(self, vm: Any, snapshot: Any, facts: Dict[str, Any], disk: Dict[str, Any],
                    journal: SyncJournal, base_disk: Any, index: int) -> Dict[str, Any]:
         capacity = disk["capacity_bytes"]
+        if getattr(base_disk.backing, "parent", None) is not None:
+            # The frozen level is a delta (another snapshot sits below ours): /folder would serve a
+            # partial file. Preflight refuses foreign snapshots; this guards the data anyway.
+            raise MigrationError("disk %s of %s is frozen as a delta (%s): remove other snapshots first"
+                                 % (disk["label"], self.vm_name, base_disk.backing.fileName))
         areas = self._areas(vm, snapshot, journal, capacity)
         kind = "full" if areas.change_id == changed_areas.FULL else "incremental"
         spec = target_for(self.targets, disk, index)

@@ -13,6 +13,8 @@ AWX credentials work for both collections.
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
+import http.client
+import random
 import ssl
 import threading
 import time
@@ -109,13 +111,23 @@ class VsphereConnection:
                 self._login()
 
     def call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a SOAP call; on NotAuthenticated (expired session) log in again and retry once."""
+        """Run a SOAP call; log in again on NotAuthenticated (expired session), back off on HTTP 503."""
         self.ensure_session()
-        try:
-            return func(*args, **kwargs)
-        except vim.fault.NotAuthenticated:
-            self._login()
-            return func(*args, **kwargs)
+        relogged = False
+        for attempt in range(8):
+            try:
+                return func(*args, **kwargs)
+            except vim.fault.NotAuthenticated:
+                if relogged:
+                    raise
+                self._login()
+                relogged = True
+            except http.client.HTTPException as exc:
+                # pyVmomi raises HTTPException("503 Service Unavailable") for non-SOAP answers
+                if not str(exc).startswith("503") or attempt == 7:
+                    raise
+                time.sleep(random.uniform(0.5, 1.0) * min(10.0, 0.2 * 2 ** attempt))
+        raise VsphereConnectError("unreachable")  # the loop returns or raises
 
     def renew(self) -> None:
         """Force a new login (the HTTP reader calls this on 401/403)."""

@@ -100,7 +100,10 @@ class RangeReader:
             headers = {"Range": "bytes=%d-%d" % (offset, offset + length - 1), "Cookie": self._cookie()}
             self._count("requests")
             try:
-                resp = self._session().get(self.url, headers=headers, timeout=self.timeout)
+                # verify per request: a session-level verify loses to REQUESTS_CA_BUNDLE in the environment
+                # stream: a server that ignores Range would otherwise make us download the whole disk
+                resp = self._session().get(self.url, headers=headers, timeout=self.timeout, verify=self.verify,
+                                           stream=True)
             except requests.exceptions.SSLError as exc:
                 raise VsphereError("TLS verification of the datastore endpoint failed: %s" % exc)
             except (requests.ConnectionError, requests.Timeout) as exc:
@@ -110,9 +113,23 @@ class RangeReader:
                 self._sleep(attempt, None)
                 attempt += 1
                 continue
+            if resp.status_code != 206:
+                resp.close()  # never drain an unexpected body (it may be the whole multi-TiB file)
             if resp.status_code == 206:
-                self._check_content_range(resp.headers.get("Content-Range", ""), offset, length)
-                data = resp.content
+                try:
+                    self._check_content_range(resp.headers.get("Content-Range", ""), offset, length)
+                except RangeReadError:
+                    resp.close()
+                    raise
+                try:
+                    data = resp.content
+                except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+                    last_problem = "body: %s" % exc
+                    self._local.session = None
+                    self._count("retries")
+                    self._sleep(attempt, None)
+                    attempt += 1
+                    continue
                 if len(data) != length:
                     last_problem = "short body: %d of %d bytes" % (len(data), length)
                     self._count("retries")
@@ -137,8 +154,8 @@ class RangeReader:
                 self._sleep(attempt, resp.headers.get("Retry-After"))
                 attempt += 1
                 continue
-            raise VsphereError("reading %s at %d+%d: HTTP %d %s"
-                               % (self._redacted(), offset, length, resp.status_code, resp.text[:200]))
+            raise VsphereError("reading %s at %d+%d: HTTP %d"
+                               % (self._redacted(), offset, length, resp.status_code))
         raise VsphereError("reading %s at %d+%d failed after %d retries (last: %s)"
                            % (self._redacted(), offset, length, self.max_retries, last_problem))
 

@@ -1,0 +1,49 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Shared argument spec of the vSphere modules (paired with doc_fragments/vsphere.py) and the one place
+where typed exceptions become ``fail_json``."""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import traceback
+from typing import Any, Callable, Dict
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+
+from ansible_collections.reforge.hci.plugins.module_utils.migration.errors import MigrationError
+from ansible_collections.reforge.hci.plugins.module_utils.vsphere import connection as vconn
+from ansible_collections.reforge.hci.plugins.module_utils.vsphere.errors import VsphereError
+
+
+def vsphere_argument_spec() -> Dict[str, Any]:
+    return dict(
+        hostname=dict(type="str", required=True, fallback=(env_fallback, ["VMWARE_HOST"])),
+        username=dict(type="str", required=True, aliases=["user"], fallback=(env_fallback, ["VMWARE_USER"])),
+        password=dict(type="str", required=True, no_log=True, aliases=["pass", "pwd"],
+                      fallback=(env_fallback, ["VMWARE_PASSWORD"])),
+        port=dict(type="int", default=443, fallback=(env_fallback, ["VMWARE_PORT"])),
+        validate_certs=dict(type="bool", default=True, fallback=(env_fallback, ["VMWARE_VALIDATE_CERTS"])),
+        ca_path=dict(type="path", fallback=(env_fallback, ["VMWARE_CA_PATH"])),
+        timeout=dict(type="int", default=60),
+    )
+
+
+def connect(module: AnsibleModule) -> vconn.VsphereConnection:
+    if vconn.PYVMOMI_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("pyvmomi"), exception=vconn.PYVMOMI_IMPORT_ERROR)
+    p = module.params
+    return vconn.VsphereConnection(p["hostname"], p["username"], p["password"], port=p["port"],
+                                   validate_certs=p["validate_certs"], ca_path=p["ca_path"], timeout=p["timeout"])
+
+
+def run_module(module: AnsibleModule, body: Callable[[AnsibleModule], Dict[str, Any]]) -> None:
+    """Run ``body`` and exit; migration and vSphere failures become one clear ``fail_json``."""
+    faults = (VsphereError, MigrationError) if vconn.PYVMOMI_IMPORT_ERROR else (
+        VsphereError, MigrationError, vconn.vmodl.MethodFault)
+    try:
+        result = body(module)
+    except faults as exc:
+        # pyVmomi faults carry their text in .msg; ours in str()
+        module.fail_json(msg="%s: %s" % (type(exc).__name__, getattr(exc, "msg", None) or exc),
+                         exception=traceback.format_exc())
+    module.exit_json(**result)

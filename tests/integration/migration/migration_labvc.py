@@ -1,0 +1,99 @@
+"""Helpers for the lab vCenter (tests/lab/vcsim): its /_lab control API and an independent oracle.
+
+The oracle never uses the engine's code: it reads the source disk's base file in
+the simulator's datastore directory with SEEK_DATA/SEEK_HOLE, so "target equals
+source" is checked against the file system, not against what the engine believes.
+"""
+import os
+
+import requests
+
+from ansible_collections.reforge.hci.plugins.module_utils.vsphere.connection import VsphereConnection
+
+
+class LabVC:
+    def __init__(self, info):
+        self.info = info
+        self.api = info["lab_api"]
+        self.verify = info["ca"]
+
+    def connect(self, **kw):
+        return VsphereConnection(self.info["host"], self.info["username"], self.info["password"],
+                                 port=self.info["port"], ca_path=self.info["ca"], **kw)
+
+    def _req(self, method, path, **kw):
+        resp = requests.request(method, self.api + path, verify=self.verify, timeout=120, **kw)
+        resp.raise_for_status()
+        return resp
+
+    def write(self, vm, key, offset, data):
+        return self._req("PUT", "/disk/%s/%d" % (vm, key), params={"offset": offset}, data=data).json()
+
+    def read(self, vm, key, offset, length):
+        return self._req("GET", "/disk/%s/%d" % (vm, key), params={"offset": offset, "length": length}).content
+
+    def disk(self, vm, key):
+        return self._req("GET", "/disk/%s/%d/info" % (vm, key)).json()
+
+    def invalidate_cbt(self, vm, key):
+        return self._req("POST", "/disk/%s/%d/invalidate-cbt" % (vm, key)).json()
+
+    def config(self, **kw):
+        if kw:
+            return self._req("PUT", "/config", json=kw).json()
+        return self._req("GET", "/config").json()
+
+    def faults(self, **kw):
+        return self._req("POST", "/faults", json=kw)
+
+    def clear_faults(self):
+        return self._req("DELETE", "/faults").json()
+
+    def base_file(self, vm, key):
+        """The disk's base flat file: after our sync snapshot is removed it holds the whole guest view."""
+        info = self.disk(vm, key)
+        return os.path.join(self.info["datastore_dir"], info["levels"][0]["data"])
+
+
+def data_extents(path):
+    out = []
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        pos = 0
+        while pos < size:
+            try:
+                start = os.lseek(fd, pos, os.SEEK_DATA)
+            except OSError:
+                break
+            end = os.lseek(fd, start, os.SEEK_HOLE)
+            out.append((start, end - start))
+            pos = end
+    finally:
+        os.close(fd)
+    return out
+
+
+def assert_identical(source_path, target_path, chunk=4 << 20):
+    """Byte-for-byte equality of two sparse files of equal size, reading only where either has data."""
+    assert os.path.getsize(source_path) == os.path.getsize(target_path), "sizes differ"
+    extents = sorted(data_extents(source_path) + data_extents(target_path))
+    merged = []
+    for start, length in extents:
+        if merged and start <= merged[-1][0] + merged[-1][1]:
+            merged[-1][1] = max(merged[-1][0] + merged[-1][1], start + length) - merged[-1][0]
+        else:
+            merged.append([start, length])
+    checked = 0
+    with open(source_path, "rb") as src, open(target_path, "rb") as dst:
+        for start, length in merged:
+            pos = start
+            while pos < start + length:
+                step = min(chunk, start + length - pos)
+                src.seek(pos)
+                dst.seek(pos)
+                a, b = src.read(step), dst.read(step)
+                assert a == b, "source and target differ in %d+%d" % (pos, step)
+                checked += step
+                pos += step
+    return checked
