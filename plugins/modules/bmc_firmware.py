@@ -51,6 +51,13 @@ options:
         description: C(Targets) for SimpleUpdate (inventory or device URIs), when the service needs them.
         type: list
         elements: str
+      vendor:
+        description: Apply this entry only to BMCs of this vendor (as RV(vendor) reports it). One baseline can then serve a mixed campus.
+        type: str
+        choices: [dell, hpe, xfusion, lenovo, supermicro, generic]
+      model:
+        description: Apply this entry only when the system model matches this regular expression.
+        type: str
   apply_time:
     description: C(@Redfish.OperationApplyTime) for the updates; omitted when not set.
     type: str
@@ -86,10 +93,19 @@ versions:
   description: Inventory versions after the run, by inventory id.
   returned: success
   type: dict
+staged:
+  description: Updates already staged on the BMC for the next host reset (not pushed again).
+  returned: success
+  type: list
+  elements: dict
 reboot_required:
-  description: An update finished but its new version is not active yet (host reset needed).
+  description: An update finished or is staged but its new version is not active yet (host reset needed).
   returned: success
   type: bool
+vendor:
+  description: Adapter that handled the BMC.
+  returned: success
+  type: str
 '''
 
 import re
@@ -102,6 +118,10 @@ def version_key(version):
     """Order versions like '2.19.1', '6.10.30.00', 'U46 v2.34 (03/11/2025)' by their numbers."""
     numbers = [int(n) for n in re.findall(r"\d+", re.sub(r"\(.*?\)", "", version or ""))]
     return numbers
+
+
+def image_name(uri):
+    return uri.rstrip("/").rsplit("/", 1)[-1]
 
 
 def plan_updates(inventory, baseline, allow_downgrade):
@@ -126,22 +146,35 @@ def plan_updates(inventory, baseline, allow_downgrade):
     return plan, unmatched
 
 
+def applicable(baseline, vendor, model):
+    """Baseline entries meant for this vendor and model."""
+    return [b for b in baseline if (not b.get("vendor") or b["vendor"] == vendor)
+            and (not b.get("model") or re.search(b["model"], model or "", re.I))]
+
+
 def update(bmc, params, check_mode, warn):
-    inventory = bmc.firmware_inventory()
-    if not inventory:
+    baseline = applicable(params["baseline"], bmc.vendor, bmc.system.get("Model"))
+    inventory = bmc.firmware_inventory() if baseline else []
+    if baseline and not inventory:
         raise RedfishError("%s exposes no firmware inventory; cannot compare with the baseline" % bmc.client.endpoint)
-    plan, unmatched = plan_updates(inventory, params["baseline"], params["allow_downgrade"])
+    plan, unmatched = plan_updates(inventory, baseline, params["allow_downgrade"])
     for component in unmatched:
         warn("no firmware inventory entry on %s matches %r" % (bmc.client.endpoint, component))
+    # Images already staged for the next host reset are not pushed again (rerun before the reboot).
+    staged_images = bmc.staged_firmware_images() if plan else set()
+    staged = [p for p in plan if image_name(p["image_uri"]) in staged_images]
+    plan = [p for p in plan if p not in staged]
     before = dict((f["id"], f["version"]) for f in inventory)
     if check_mode or not plan:
         after = dict(before, **dict((p["inventory_id"], p["to"]) for p in plan))
-        return change_result(before, after, plan=plan, versions=before, reboot_required=False)
+        return change_result(before, after, plan=plan, staged=staged, versions=before,
+                             reboot_required=bool(staged), vendor=bmc.vendor)
     for item in plan:
         bmc.update_firmware(item["component"], item["image_uri"], params["apply_time"], item["targets"])
     now = dict((f["id"], f["version"]) for f in bmc.firmware_inventory())
     pending = [p for p in plan if p["to"] not in now.values()]
-    result = change_result(before, now, plan=plan, versions=now, reboot_required=bool(pending))
+    result = change_result(before, now, plan=plan, staged=staged, versions=now,
+                           reboot_required=bool(pending or staged), vendor=bmc.vendor)
     result["changed"] = True
     return result
 
@@ -150,7 +183,9 @@ def main():
     rm = RedfishModule(dict(
         baseline=dict(type="list", elements="dict", required=True, options=dict(
             component=dict(type="str", required=True), version=dict(type="str", required=True),
-            image_uri=dict(type="str", required=True), targets=dict(type="list", elements="str"))),
+            image_uri=dict(type="str", required=True), targets=dict(type="list", elements="str"),
+            vendor=dict(type="str", choices=["dell", "hpe", "xfusion", "lenovo", "supermicro", "generic"]),
+            model=dict(type="str"))),
         apply_time=dict(type="str", choices=["Immediate", "OnReset"]),
         allow_downgrade=dict(type="bool", default=False)), supports_check_mode=True)
     rm.run(lambda bmc: update(bmc, rm.params, rm.check_mode, rm.module.warn))

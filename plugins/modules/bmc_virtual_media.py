@@ -42,6 +42,12 @@ options:
     description: Insert the image read-only.
     type: bool
     default: true
+  replace:
+    description:
+      - When every slot for O(media_type) holds another image, eject it and insert O(image).
+      - Without it the module fails rather than remove media someone else attached.
+    type: bool
+    default: false
 author:
   - reforge.hci contributors
 '''
@@ -86,12 +92,16 @@ def set_media(bmc, params, check_mode):
         if not holding:
             candidates = [s for s in slots if params["media_type"] in (s.get("MediaTypes") or [params["media_type"]])]
             free = [s for s in candidates if not s.get("Inserted")]
-            if not free:
-                raise RedfishError("no free virtual media slot for %s on %s (eject first)"
-                                   % (params["media_type"], bmc.client.endpoint))
-            used = free[0]
+            if not free and not (params["replace"] and candidates):
+                raise RedfishError("no free virtual media slot for %s on %s: %s (eject it, or set replace: true)"
+                                   % (params["media_type"], bmc.client.endpoint,
+                                      ", ".join("%s holds %s" % (s.get("Id"), s.get("Image")) for s in candidates)
+                                      or "no slot takes this media type"))
+            used = (free or candidates)[0]
             after[odata_id(used)] = dict(image=image, inserted=True)
             if not check_mode:
+                if used.get("Inserted"):
+                    bmc.eject_media(used)
                 bmc.insert_media(used, image, params["write_protected"])
     else:
         for slot in slots:
@@ -107,7 +117,8 @@ def main():
     rm = RedfishModule(dict(image=dict(type="str"),
                             state=dict(type="str", default="inserted", choices=["inserted", "ejected"]),
                             media_type=dict(type="str", default="CD", choices=["CD", "DVD", "USBStick", "Floppy"]),
-                            write_protected=dict(type="bool", default=True)),
+                            write_protected=dict(type="bool", default=True),
+                            replace=dict(type="bool", default=False)),
                        supports_check_mode=True, required_if=[("state", "inserted", ["image"])])
     rm.run(lambda bmc: set_media(bmc, rm.params, rm.check_mode))
 

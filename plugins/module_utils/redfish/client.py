@@ -174,9 +174,9 @@ class RedfishClient(object):
             return None
         if self.ca_path:
             return self.ca_path
-        # The library verifies only when given a bundle; give it the default one so
-        # verification is on unless the user explicitly turned it off.
-        return requests.certs.where()
+        # The library verifies only when its cafile is truthy and passes it to requests as
+        # ``verify``: True means "the default trust store" (REQUESTS_CA_BUNDLE or certifi).
+        return True
 
     def open(self):
         problem = redfish_library_problem()

@@ -138,12 +138,11 @@ class DellAdapter(GenericAdapter):
             return wait_task(self.client, location, component, self.poller)
         return resp.body
 
-    def reboot_required(self):
-        """Dell stages controller/BIOS work as jobs that run at the next host reset."""
-        jobs_uri = "%s/Jobs" % odata_id(self.manager)
-        jobs = (self.client.try_get(jobs_uri) or {}).get("Members", [])
-        for member in jobs:
-            job = self.client.get(odata_id(member))
-            if job.get("JobState") == "Scheduled":
-                return True
-        return False
+    def scheduled_jobs(self, job_type=None):
+        """iDRAC jobs waiting for the next host reset (BIOS, RAID and firmware work is staged as jobs)."""
+        jobs = self.client.members("%s/Jobs" % odata_id(self.manager), optional=True)
+        return [j for j in jobs if j.get("JobState") == "Scheduled" and (job_type is None or j.get("JobType") == job_type)]
+
+    def staged_firmware_images(self):
+        # Job names read "Firmware Update: <image file name>".
+        return set(j.get("Name", "").split(": ", 1)[-1] for j in self.scheduled_jobs("FirmwareUpdate"))

@@ -257,7 +257,8 @@ class GenericAdapter(object):
             advice="Use the vendor's offline tool or replace the controller with an HBA.")
 
     def delete_volume_steps(self, volumes):
-        return [lambda v=v: self.client.delete(odata_id(v)) for v in volumes]
+        # Wait for each deletion: a mode switch queued behind a running delete would find the volume still there.
+        return [lambda v=v: self._wait(self.client.delete(odata_id(v)), "volume %s" % v.get("Id")) for v in volumes]
 
     def mode_steps(self, storage, ctrl, mode):
         value = "NonRAID" if mode in ("nonraid", "jbod") else "Disabled"
@@ -329,7 +330,7 @@ class GenericAdapter(object):
                                      operation="firmware", advice="Push the image with the vendor's tool.")
         body = {"ImageURI": image_uri}
         protocol = image_uri.split("://", 1)[0].upper() if "://" in image_uri else None
-        if protocol and "TransferProtocol@Redfish.AllowableValues" in action:
+        if protocol and protocol in (action.get("TransferProtocol@Redfish.AllowableValues") or []):
             body["TransferProtocol"] = protocol
         if targets:
             body["Targets"] = targets
@@ -337,6 +338,16 @@ class GenericAdapter(object):
             body["@Redfish.OperationApplyTime"] = apply_time
         resp = self.client.post(action["target"], body)
         return self._wait(resp, component)
+
+    def staged_firmware_images(self):
+        """Image names the service holds for activation at the next reset (DMTF AwaitingActivation)."""
+        uri = link(self.client.root, "Tasks") or "/redfish/v1/TaskService/Tasks"
+        staged = set()
+        for task in self.client.members(uri, optional=True):
+            for msg in task.get("Messages") or []:
+                if (msg.get("MessageId") or "").endswith("AwaitingActivation") and msg.get("MessageArgs"):
+                    staged.add(msg["MessageArgs"][0])
+        return staged
 
     def _multipart_push(self, uri, component, path, apply_time, targets):
         import json

@@ -41,9 +41,10 @@ class HpeAdapter(GenericAdapter):
 
     def _smart_config(self):
         uri = self._smart_config_uri()
-        if not uri:
+        # iLO 6 still links SmartStorageConfig from the system but no longer serves it.
+        config = self.client.try_get(uri) if uri else None
+        if config is None:
             return None, None
-        config = self.client.get(uri)
         settings_uri = odata_id((config.get("@Redfish.Settings") or {}).get("SettingsObject")) \
             or uri.rstrip("/") + "/settings/"
         return config, settings_uri

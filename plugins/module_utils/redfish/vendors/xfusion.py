@@ -14,7 +14,7 @@ XFUSION_PROFILE = dict(VIRTUALIZATION_PROFILE,
                        iommu=(("VTdSupport", "Enabled"),) + VIRTUALIZATION_PROFILE["iommu"],
                        sriov=(("SRIOVEnable", "Enabled"),) + VIRTUALIZATION_PROFILE["sriov"],
                        boot_mode_uefi=(("BootType", "UEFIBoot"),),
-                       performance_profile=(("PowerSaving", "Disabled"), ("PowerPolicy", "Performance")))
+                       performance_profile=(("BenchMarkSelection", "Performance"), ("PowerPolicy", "Performance")))
 OEM_KEYS = ("xFusion", "Huawei")
 
 

@@ -1,0 +1,111 @@
+"""Fixtures for the Redfish integration tests: the lab simulator, its /_lab/ API and module runs.
+
+Modules run the way Ansible runs them (a separate Python process reading its
+arguments from a JSON file), so check mode, diff and no_log behave as in a play.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+import requests
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+COLLECTIONS = REPO_ROOT / "build" / "collections"
+SESSION_PATH = "/SessionService/Sessions"
+WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
+
+
+class SimBMC:
+    """One simulated BMC and its lab control API."""
+
+    def __init__(self, desc: dict, lab: dict) -> None:
+        self.name = desc["name"]
+        self.endpoint = desc["endpoint"]
+        self.vendor = desc["vendor"]
+        self.model = desc["model"]
+        self.system = desc["system"]
+        self.ca = lab["ca"]
+        self.auth = (lab["username"], lab["password"])
+        self.http = requests.Session()
+        self.http.trust_env = False   # REQUESTS_CA_BUNDLE would override the lab CA
+        self.http.verify = self.ca
+
+    def lab(self, method: str, path: str, body=None) -> dict:
+        resp = self.http.request(method, self.endpoint + "/_lab/" + path, json=body, timeout=30)
+        resp.raise_for_status()
+        return resp.json() if resp.content else {}
+
+    def reset(self, **config) -> None:
+        self.lab("POST", "reset", {"clear_log": True})
+        if config:
+            self.lab("POST", "config", config)
+
+    def cursor(self) -> int:
+        return self.lab("GET", "log?since=0")["cursor"]
+
+    def requests_since(self, cursor: int) -> list[dict]:
+        return self.lab("GET", f"log?since={cursor}")["entries"]
+
+    def writes_since(self, cursor: int) -> list[tuple[str, str]]:
+        """State-changing requests (session login/logout is bookkeeping, not a change)."""
+        return [(e["method"], e["path"]) for e in self.requests_since(cursor)
+                if e["method"] in WRITE_METHODS and SESSION_PATH not in e["path"]]
+
+    def fault(self, **fault) -> None:
+        self.lab("POST", "faults", fault)
+
+    def state(self) -> dict:
+        return self.lab("GET", "state")
+
+    def get(self, path: str) -> dict:
+        resp = self.http.get(self.endpoint + path, auth=self.auth, timeout=30)
+        resp.raise_for_status()
+        return resp.json()
+
+    def conn(self, **extra) -> dict:
+        args = dict(endpoint=self.endpoint, username=self.auth[0], password=self.auth[1], ca_path=self.ca)
+        args.update(extra)
+        return args
+
+
+class Fleet:
+    def __init__(self, lab: dict) -> None:
+        self.info = lab
+        self.bmcs = [SimBMC(d, lab) for d in lab["bmcs"]]
+
+    def __getitem__(self, name: str) -> SimBMC:
+        return next(b for b in self.bmcs if b.name == name)
+
+
+@pytest.fixture(scope="session")
+def fleet(lab) -> Fleet:
+    return Fleet(lab.get("redfish"))
+
+
+def run_module(name: str, args: dict, check: bool = False, diff: bool = True, timeout: int = 300) -> dict:
+    """Run reforge.hci.<name> as Ansible does and return its result dict."""
+    payload = dict(args, _ansible_check_mode=check, _ansible_diff=diff, _ansible_no_log=False,
+                   _ansible_verbosity=0, _ansible_remote_tmp=tempfile.gettempdir(), _ansible_keep_remote_files=False)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump({"ANSIBLE_MODULE_ARGS": payload}, fh)
+    env = dict(os.environ, PYTHONPATH=str(COLLECTIONS))
+    try:
+        proc = subprocess.run([sys.executable, "-m", f"ansible_collections.reforge.hci.plugins.modules.{name}", fh.name],
+                              capture_output=True, text=True, timeout=timeout, env=env)
+    finally:
+        os.unlink(fh.name)
+    try:
+        return json.loads(proc.stdout)
+    except ValueError:
+        raise AssertionError(f"{name} printed no JSON (rc={proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+
+
+@pytest.fixture
+def module():
+    return run_module
