@@ -41,7 +41,7 @@ def check_vm(facts: Dict[str, Any], target_free_bytes: Optional[int] = None,
         if disk.get("rdm"):
             blockers.append(_finding("rdm_disk", "%s is a raw device mapping (RDM): it has no datastore file to "
                                                  "read; migrate the LUN separately" % label))
-        if disk.get("independent"):
+        elif disk.get("independent"):  # physical RDMs are independent too; one reason per disk is clearer
             blockers.append(_finding("independent_disk", "%s is independent (%s): snapshots do not freeze it"
                                      % (label, disk.get("disk_mode"))))
         if disk.get("sharing") in SHARED_MODES:

@@ -17,6 +17,16 @@ from ansible_collections.reforge.hci.plugins.module_utils.vsphere.datastore impo
 from ansible_collections.reforge.hci.plugins.module_utils.vsphere.errors import TaskFailed, VmNotFound
 
 SNAPSHOT_PREFIX = "reforge-sync-"
+# Custom attributes the planner reads; the bare names are accepted for sites that already tag VMs so.
+TIER_ATTRIBUTES = ("reforge.tier", "tier")
+DEPENDS_ATTRIBUTES = ("reforge.depends_on", "depends_on")
+
+
+def _first(attributes: Dict[str, str], names) -> Optional[str]:
+    for name in names:
+        if attributes.get(name):
+            return attributes[name]
+    return None
 
 
 def all_vms(conn: VsphereConnection) -> List[Any]:
@@ -146,7 +156,8 @@ def vm_facts(conn: VsphereConnection, vm: Any) -> Dict[str, Any]:
         "ip_addresses": ips,
         "snapshots": snapshots(vm),
         "attributes": attributes,
-        "tier": attributes.get("tier"),
+        "tier": _first(attributes, TIER_ATTRIBUTES),
+        "depends_on": [d.strip() for d in (_first(attributes, DEPENDS_ATTRIBUTES) or "").split(",") if d.strip()],
     }
 
 

@@ -1,0 +1,106 @@
+"""The vsphere/migration modules as Ansible runs them, against the lab vCenter; cutover boots under QEMU TCG."""
+import os
+import shutil
+
+import pytest
+
+from ansible_collections.reforge.hci.plugins.module_utils.vsphere import vm as vmops
+
+from migration_ansible import run_tasks
+from migration_bootdisk import MARKER, boot_sector
+from migration_labvc import LabVC, assert_identical
+
+pytestmark = pytest.mark.lab
+MiB = 1 << 20
+
+
+@pytest.fixture(scope="module")
+def vc(lab):
+    return LabVC(lab.get("vcsim"))
+
+
+def test_vm_info_reports_tiers_disks_nics(vc, tmp_path):
+    proc, res = run_tasks(tmp_path, [{"reforge.hci.vsphere_vm_info": {"names": ["db01", "legacy-rdm"]},
+                                      "register": "r_info"}], vc.info)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    db01, rdm = res["r_info"]["vms"]
+    assert db01["tier"] == "tier1" and db01["firmware"] == "efi"
+    assert max(d["capacity_bytes"] for d in db01["disks"]) == 2 << 40
+    assert db01["nics"][0]["mac"] == "00:50:56:8a:10:01"
+    assert any(d["rdm"] for d in rdm["disks"])
+
+
+def test_preflight_refuses_snapshot_rdm_and_independent_with_reasons(vc, tmp_path):
+    names = ["snapped01", "legacy-rdm", "indep01", "web01"]
+    proc, res = run_tasks(tmp_path, [{"reforge.hci.migration_preflight": {"names": names, "fail_on_blockers": True},
+                                      "register": "r_pre", "ignore_errors": True}], vc.info)
+    pre = res["r_pre"]
+    assert pre["failed"] and sorted(pre["blocked"]) == ["indep01", "legacy-rdm", "snapped01"]
+    rules = {r["vm"]: [b["rule"] for b in r["blockers"]] for r in pre["results"]}
+    assert rules == {"snapped01": ["existing_snapshots"], "legacy-rdm": ["rdm_disk"],
+                     "indep01": ["independent_disk"], "web01": []}
+    assert "before-patch" in pre["report"]
+
+
+def test_sync_check_mode_writes_nothing(vc, tmp_path):
+    conn = vc.connect()
+    vm = vmops.find_vm(conn, "batch03")
+    disk = vmops.vm_facts(conn, vm)["disks"][0]
+    seq_before = vc.disk("batch03", disk["key"])["seq"]
+    proc, res = run_tasks(tmp_path, [{"reforge.hci.migration_sync": {
+        "vm": "batch03", "journal_dir": str(tmp_path / "j"), "target_dir": str(tmp_path / "t")},
+        "register": "r_sync"}], vc.info, check=True)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert res["r_sync"]["disks"][0]["kind"] == "full"
+    assert vc.disk("batch03", disk["key"])["seq"] == seq_before, "no snapshot was taken"
+    assert vmops.snapshots(vmops.find_vm(conn, "batch03")) == []
+    assert not (tmp_path / "t").exists() and not (tmp_path / "j").exists()
+
+
+def _cutover_task(tmp_path, name, timeout):
+    return {"reforge.hci.migration_cutover": {
+        "vm": name, "journal_dir": str(tmp_path / "j"), "target_dir": str(tmp_path / "t"),
+        "network_map": {"VM Network": {"bridge": "br-vm", "vlan": 100}},
+        "domain_dir": str(tmp_path / "d"), "method": "qemu", "alive_pattern": MARKER.decode(),
+        "alive_timeout": timeout, "qemu_memory_mb": 64, "verify": "full"},
+        "register": "r_cut", "ignore_errors": True}
+
+
+@pytest.mark.skipif(not shutil.which("qemu-system-x86_64"), reason="qemu-system-x86 (Debian) is not installed")
+def test_cutover_boots_the_migrated_disk_under_qemu(vc, tmp_path):
+    """A boot sector written into batch03's disk by the 'guest', warm synced, cut over, booted, alive."""
+    name = "batch03"
+    conn = vc.connect()
+    facts = vmops.vm_facts(conn, vmops.find_vm(conn, name))
+    key, mac = facts["disks"][0]["key"], facts["nics"][0]["mac"]
+    vc.write(name, key, 0, boot_sector())
+    vmops.power_on(conn, vmops.find_vm(conn, name))
+    proc, res = run_tasks(tmp_path, [
+        {"reforge.hci.migration_sync": {"vm": name, "journal_dir": str(tmp_path / "j"),
+                                        "target_dir": str(tmp_path / "t")}, "register": "r_full"},
+        _cutover_task(tmp_path, name, 60)], vc.info, extra_args=["--diff"])
+    cut = res["r_cut"]
+    assert cut.get("cut_over") is True, cut.get("msg") or proc.stdout[-3000:]
+    assert [s["step"] for s in cut["steps"]] == ["power_off", "final_sync", "convert", "alive"]
+    assert cut["alive"]["seconds_to_alive"] < 30
+    final = cut["steps"][1]["totals"]
+    assert final["bytes_read"] == 0, "nothing changed since the warm sync: the final sync reads nothing"
+    xml = open(cut["domain_xml"]).read()
+    assert mac in xml and "br-vm" in xml and 'bus="virtio"' in xml
+    assert vmops.find_vm(conn, name).runtime.powerState == "poweredOff"
+    assert_identical(vc.base_file(name, key), str(tmp_path / "t" / ("%s-disk%d.raw" % (name, key))))
+
+
+@pytest.mark.skipif(not shutil.which("qemu-system-x86_64"), reason="qemu-system-x86 (Debian) is not installed")
+def test_failed_cutover_rolls_back_and_powers_the_source_on(vc, tmp_path):
+    """batch01's disk holds no boot sector: the alive check fails and the source comes back."""
+    name = "batch01"
+    conn = vc.connect()
+    vmops.power_on(conn, vmops.find_vm(conn, name))
+    proc, res = run_tasks(tmp_path, [_cutover_task(tmp_path, name, 5)], vc.info)
+    cut = res["r_cut"]
+    assert cut["failed"] and cut["rolled_back"] and not cut["cut_over"]
+    assert "REFORGE-OK" in cut["reason"] or "serial" in cut["reason"]
+    assert [s["step"] for s in cut["steps"]][-2:] == ["failed", "rollback_source_powered_on"]
+    assert vmops.find_vm(conn, name).runtime.powerState == "poweredOn"
+    assert os.path.exists(cut["steps"][2]["domain_xml"]), "the converted definition stays for the post-mortem"
