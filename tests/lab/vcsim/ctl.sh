@@ -19,7 +19,7 @@ ca="$REFORGE_LAB_DIR/pki/ca.pem"
 # rebuilds only when our Go sources, Go or Debian's govmomi change.
 binary() {
   local hash
-  hash=$( { find "$here/go/src" -name '*.go' -print0 | sort -z | xargs -0 cat
+  hash=$( { find "$here/go/src" -name '*.go' -print0 | LC_ALL=C sort -z | xargs -0 cat
             go version; dpkg-query -W golang-github-vmware-govmomi-dev 2>/dev/null || true; } \
           | sha256sum | cut -c1-16)
   echo "$REFORGE_LAB_DIR/bin/vcsimlab-$hash"
@@ -34,6 +34,8 @@ build() {
     GO111MODULE=off GOPROXY=off GOFLAGS= GOPATH="/usr/share/gocode:$here/go" \
       go build -trimpath -o "$bin.tmp" vcsimlab
     mv "$bin.tmp" "$bin"
+    # Older builds are dead weight (~25 MB each).
+    find "$(dirname "$bin")" -maxdepth 1 -name 'vcsimlab-*' ! -name "$(basename "$bin")" -delete
   fi
   echo "$bin"
 }
@@ -81,12 +83,13 @@ case "${1:-status}" in
       -datastore-dir "$state/datastore" -ready-file "$state/ready.json" \
       > "$state/vcsim.log" 2>&1 < /dev/null &
     echo $! > "$pidf"
-    for _ in $(seq 1 300); do
+    # ~15 ms per extra VM on this machine; allow for a loaded one.
+    for _ in $(seq 1 $((300 + ${VCSIM_EXTRA_VMS:-0} * 2))); do
       if [ -s "$state/ready.json" ] && answers; then describe; exit 0; fi
       running || { echo "vcsim: exited during start:" >&2; tail -20 "$state/vcsim.log" >&2; exit 1; }
       sleep 0.1
     done
-    echo "vcsim: not answering after 30s" >&2; tail -20 "$state/vcsim.log" >&2; exit 1 ;;
+    echo "vcsim: not answering in time" >&2; tail -20 "$state/vcsim.log" >&2; exit 1 ;;
   down)
     if running; then
       pid=$(cat "$pidf"); kill "$pid"

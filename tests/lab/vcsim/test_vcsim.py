@@ -313,6 +313,8 @@ def test_folder_range_head_and_auth(vc, si, new_vm):
     assert body == payload[5:5 + 100_000]
     status, headers, _ = vc.folder_get(flat_name(base), cookie, method="HEAD")
     assert status == 200 and int(headers["content-length"]) == GiB
+    assert vc.request("PUT", vc.folder_path(flat_name(base)), b"x",
+                      {"Cookie": f"vmware_soap_session={cookie}"})[0] == 403
     assert vc.folder_get(flat_name(base), None, 0, 9)[0] == 401
     assert vc.folder_get(flat_name(base), "not-a-session", 0, 9)[0] == 401
     # A generic service ticket works as the cookie vmware_cgi_ticket.
@@ -347,3 +349,20 @@ def test_fault_injection_503_range_and_sessions(vc, si):
         destroy_vm(find_vm(fresh, name))
     finally:
         vc.disconnect(fresh)
+
+
+def test_revert_to_latest_snapshot_discards_guest_writes(vc, si, new_vm):
+    vm = new_vm([GiB], cbt=True, power_on=False)
+    vc.write(vm.name, 2000, 0, b"A" * BLOCK)
+    snapshot(vm, "good")
+    vc.write(vm.name, 2000, 0, b"B" * BLOCK)
+    vc.write(vm.name, 2000, 5 * BLOCK, b"B" * BLOCK)
+    WaitForTask(vm.RevertToCurrentSnapshot_Task())
+    assert vc.read(vm.name, 2000, 0, BLOCK) == b"A" * BLOCK
+    assert vc.read(vm.name, 2000, 5 * BLOCK, BLOCK) == b"\0" * BLOCK
+
+
+def test_storage_summary_reports_allocated_not_apparent_size(si):
+    storage = find_vm(si, "db01").summary.storage
+    assert storage.committed < 64 * MiB  # seeded data, not 2 TiB of sparse file
+    assert storage.uncommitted > 2 * TiB

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 )
 
 // BlockSize is the CBT granularity real ESXi reports (64 KiB).
@@ -450,11 +451,17 @@ func (d *Disk) allocatedLocked(levels []*Level) blockSet {
 	return all
 }
 
-// TopData is the data file the running VM holds open (locked on ESXi).
-func (d *Disk) TopData() string {
+// hasData tells whether rel is one of the disk's data files and whether it
+// is the top one, which the running VM holds open (locked on ESXi).
+func (d *Disk) hasData(rel string) (found, top bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.top().Data
+	for i, lv := range d.levels {
+		if lv.Data == rel {
+			return true, i == len(d.levels)-1
+		}
+	}
+	return false, false
 }
 
 // Info describes the disk for the lab API.
@@ -517,4 +524,40 @@ func (d *Disk) Grow(capacity int64) error {
 		}
 	}
 	return nil
+}
+
+// Revert discards what the guest wrote since snap, which must be the latest
+// snapshot (the only revert this model follows; older ones would branch the
+// chain). Change tracking restarts, so a sync after a revert is a full one.
+func (d *Disk) Revert(snap string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	at := d.snaps[snap]
+	if at == nil {
+		return nil
+	}
+	top := d.top()
+	if at.created != top {
+		return fmt.Errorf("revert to %s: only the latest snapshot can be reverted to in the lab", snap)
+	}
+	if err := top.file.Truncate(0); err != nil {
+		return err
+	}
+	if err := top.file.Truncate(d.Capacity); err != nil {
+		return err
+	}
+	top.blocks = blockSet{}
+	if d.cbtOn {
+		d.resetCBTLocked()
+	}
+	return nil
+}
+
+// allocatedBytes is what the data file really occupies (thin/sparse).
+func allocatedBytes(path string) (int64, bool) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return 0, false
+	}
+	return st.Blocks * 512, true
 }

@@ -158,13 +158,13 @@ func (l *Lab) serveFolder(w http.ResponseWriter, r *http.Request) {
 		dsName = l.defaultDatastore()
 	}
 	rel := strings.TrimPrefix(r.URL.Path, "/folder/")
-	if d := l.dataFileOwner(dsName, rel); d != nil {
+	if d, top := l.dataFileOwner(dsName, rel); d != nil {
 		vm := vmByRef(types.ManagedObjectReference{Type: "VirtualMachine", Value: d.VM})
 		switch {
 		case r.Method != http.MethodGet && r.Method != http.MethodHead:
 			http.Error(w, "403 Forbidden: disk in use by a VM", http.StatusForbidden)
 			return
-		case vm != nil && vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn:
+		case top && vm != nil && vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn:
 			// hostd cannot open a file the running VM holds locked.
 			http.Error(w, "500 Internal Server Error: file is locked by a running VM", http.StatusInternalServerError)
 			return
@@ -377,6 +377,9 @@ func (l *Lab) serveDisk(w http.ResponseWriter, r *http.Request, parts []string) 
 				writeJSON(w, 400, map[string]string{"error": rerr.Error()})
 				return
 			}
+		}
+		if vm := vmByRef(types.ManagedObjectReference{Type: "VirtualMachine", Value: d.VM}); vm != nil {
+			simulator.Map.WithLock(vm, func() { l.fixStorage(vm) })
 		}
 		writeJSON(w, 200, map[string]int64{"offset": offset, "written": total})
 	case action == "" && r.Method == http.MethodGet:

@@ -387,6 +387,67 @@ func (l *Lab) applyBackings(vm *simulator.VirtualMachine) {
 			}
 		}
 	}
+	l.fixStorageLocked(vm)
+}
+
+// fixStorage makes the VM's file layout and storage summary report what thin
+// disks really occupy. vcsim uses the apparent file size, which for a sparse
+// 2 TiB flat file would claim 2 TiB committed.
+func (l *Lab) fixStorage(vm *simulator.VirtualMachine) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.fixStorageLocked(vm)
+}
+
+func (l *Lab) fixStorageLocked(vm *simulator.VirtualMachine) {
+	if vm.LayoutEx == nil || vm.Summary.Storage == nil {
+		return
+	}
+	var committed, capacity, allocated int64
+	for i := range vm.LayoutEx.File {
+		f := &vm.LayoutEx.File[i]
+		var p object.DatastorePath
+		if strings.HasSuffix(f.Name, "-flat.vmdk") || strings.HasSuffix(f.Name, "-delta.vmdk") {
+			if p.FromString(f.Name) {
+				if dir, ok := datastoreDir(p.Datastore); ok {
+					if n, ok := allocatedBytes(path.Join(dir, p.Path)); ok {
+						f.Size, f.UniqueSize = n, n
+						allocated += n
+					}
+				}
+			}
+		}
+		committed += f.Size
+	}
+	for _, d := range l.disks {
+		if d.VM == vm.Self.Value {
+			capacity += d.Capacity
+		}
+	}
+	uncommitted := capacity - allocated
+	if uncommitted < 0 {
+		uncommitted = 0
+	}
+	vm.Summary.Storage.Committed = committed
+	vm.Summary.Storage.Unshared = committed
+	vm.Summary.Storage.Uncommitted = uncommitted
+	if vm.Storage != nil && len(vm.Storage.PerDatastoreUsage) == 1 {
+		u := &vm.Storage.PerDatastoreUsage[0]
+		u.Committed, u.Unshared, u.Uncommitted = committed, committed, uncommitted
+	}
+}
+
+// revert follows RevertToSnapshot for the latest snapshot.
+func (l *Lab) revert(vm *simulator.VirtualMachine, snap string) {
+	l.mu.Lock()
+	disks := l.snapDisks[snap]
+	l.mu.Unlock()
+	for _, d := range disks {
+		if err := d.Revert(snap); err != nil {
+			log.Printf("lab: %v", err)
+		}
+	}
+	l.applyBackings(vm)
 }
 
 // setCBT applies changeTrackingEnabled to the VM and its disks.
@@ -406,18 +467,19 @@ func vmByRef(ref types.ManagedObjectReference) *simulator.VirtualMachine {
 	return vm
 }
 
-// dataFileOwner finds the disk whose level uses the datastore file rel.
-func (l *Lab) dataFileOwner(dsName, rel string) *Disk {
+// dataFileOwner finds the disk one of whose levels is the datastore file
+// rel, and whether it is the level the VM currently writes to.
+func (l *Lab) dataFileOwner(dsName, rel string) (*Disk, bool) {
 	rel = path.Clean(strings.TrimPrefix(rel, "/"))
 	for _, d := range l.allDisks() {
 		if d.dsName != dsName {
 			continue
 		}
-		if d.TopData() == rel {
-			return d
+		if found, top := d.hasData(rel); found {
+			return d, top
 		}
 	}
-	return nil
+	return nil, false
 }
 
 // forgetVM drops the disks of a destroyed VM (the simulator removed its files).

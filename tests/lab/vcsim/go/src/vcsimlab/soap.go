@@ -117,6 +117,29 @@ func (l *Lab) serveSDK(w http.ResponseWriter, r *http.Request) {
 			l.afterReconfig(req)
 		}
 		l.copyOut(w, rec)
+	case "RevertToSnapshot_Task", "RevertToCurrentSnapshot_Task":
+		var vm *simulator.VirtualMachine
+		snap := ""
+		if req, ok := method.Body.(*types.RevertToSnapshot_Task); ok {
+			if s, ok := simulator.Map.Get(req.This).(*simulator.VirtualMachineSnapshot); ok {
+				vm, snap = vmByRef(s.Vm), s.Self.Value
+			}
+		} else if req, ok := method.Body.(*types.RevertToCurrentSnapshot_Task); ok {
+			if vm = vmByRef(req.This); vm != nil && vm.Snapshot != nil && vm.Snapshot.CurrentSnapshot != nil {
+				snap = vm.Snapshot.CurrentSnapshot.Value
+			}
+		}
+		rec := l.forward(r, body)
+		if vm != nil && snap != "" && l.taskSucceeded(rec) {
+			simulator.Map.WithLock(vm, func() { l.revert(vm, snap) })
+		}
+		l.copyOut(w, rec)
+	case "RefreshStorageInfo":
+		rec := l.forward(r, body)
+		if vm := vmByRef(method.This); vm != nil {
+			simulator.Map.WithLock(vm, func() { l.fixStorage(vm) })
+		}
+		l.copyOut(w, rec)
 	case "CreateVM_Task":
 		// Give the new VM's disks their sparse capacity right away, as a
 		// thin disk on VMFS has its full size from the start.
