@@ -12,8 +12,8 @@ version_added: 0.1.0
 description:
   - Compares each baseline entry with the C(FirmwareInventory) entries it matches and updates the ones
     that are older (or different, with O(allow_downgrade)).
-  - Updates with C(UpdateService.SimpleUpdate) for URLs, or a multipart push to C(MultipartHttpPushUri)
-    for local files (C(/path) or C(file://)); waits for the task monitor or the Dell job; reports the
+  - Updates with C(UpdateService.SimpleUpdate) for URIs, or a multipart push to C(MultipartHttpPushUri)
+    for local paths; waits for the task monitor or the Dell job; reports the
     versions before and after.
   - A BMC that resets itself while updating its own firmware drops the session; the client logs in again
     and finishes.
@@ -44,7 +44,11 @@ options:
         type: str
         required: true
       image_uri:
-        description: URL the BMC downloads the image from, or a local file to push.
+        description:
+          - URI the BMC fetches the image from (C(https://), C(http://), C(nfs://)... as the BMC supports),
+            sent with C(SimpleUpdate).
+          - An absolute local path (C(/srv/fw/bios.bin)) is read on the controller and pushed to the
+            service's C(MultipartHttpPushUri).
         type: str
         required: true
       targets:

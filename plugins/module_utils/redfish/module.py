@@ -53,6 +53,9 @@ class RedfishModule(object):
             self.module.fail_json(msg=exc.message, endpoint=client.endpoint, writes=len(client.writes), **exc.to_dict())
         if not self.module._diff:
             result.pop("diff", None)
+        if client.relogins:
+            # Worth knowing: the BMC dropped our session (reset during an update, timeout).
+            result["session_relogins"] = client.relogins
         self.module.exit_json(**result)
 
 

@@ -109,3 +109,31 @@ def run_module(name: str, args: dict, check: bool = False, diff: bool = True, ti
 @pytest.fixture
 def module():
     return run_module
+
+
+FIRMWARE_DIR = Path(__file__).resolve().parent / "firmware"
+
+
+@pytest.fixture(scope="session")
+def image_server(lab):
+    """A loopback HTTPS server with the lab firmware images (what a campus repo server is)."""
+    import functools
+    import http.server
+    import ssl
+    import threading
+
+    pki = Path(lab.get("pki")["ca"]).parent
+    handler = functools.partial(_QuietHandler, directory=str(FIRMWARE_DIR))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(pki / "server.pem"), str(pki / "server.key"))
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield "https://127.0.0.1:%d" % server.server_address[1]
+    server.shutdown()
+
+
+class _QuietHandler(__import__("http.server").server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass

@@ -323,7 +323,12 @@ class GenericAdapter(object):
         """Start an update; return the final task body (or {} when staged)."""
         svc = self.update_service
         action = (svc.get("Actions") or {}).get("#UpdateService.SimpleUpdate")
-        if image_uri.startswith(("/", "file://")) and svc.get("MultipartHttpPushUri"):
+        # A bare local path is pushed from here; any URI (http, https, nfs, file...) is for the BMC to fetch.
+        if image_uri.startswith("/"):
+            if not svc.get("MultipartHttpPushUri"):
+                raise RedfishUnsupported("%s has no MultipartHttpPushUri to push %s to" % (self.client.endpoint, image_uri),
+                                         vendor=self.vendor, operation="firmware",
+                                         advice="Serve the image over HTTP(S) and give its URL instead.")
             return self._multipart_push(svc["MultipartHttpPushUri"], component, image_uri, apply_time, targets)
         if not action:
             raise RedfishUnsupported("%s offers no SimpleUpdate" % self.client.endpoint, vendor=self.vendor,
@@ -341,7 +346,10 @@ class GenericAdapter(object):
 
     def staged_firmware_images(self):
         """Image names the service holds for activation at the next reset (DMTF AwaitingActivation)."""
-        uri = link(self.client.root, "Tasks") or "/redfish/v1/TaskService/Tasks"
+        service = link(self.client.root, "Tasks")   # the root's "Tasks" links the TaskService
+        uri = link(self.client.try_get(service) if service else None, "Tasks")
+        if not uri:
+            return set()
         staged = set()
         for task in self.client.members(uri, optional=True):
             for msg in task.get("Messages") or []:
@@ -351,13 +359,12 @@ class GenericAdapter(object):
 
     def _multipart_push(self, uri, component, path, apply_time, targets):
         import json
-        local = path[len("file://"):] if path.startswith("file://") else path
         params = {"Targets": targets or []}
         if apply_time:
             params["@Redfish.OperationApplyTime"] = apply_time
-        with open(local, "rb") as fh:
+        with open(path, "rb") as fh:
             parts = {"UpdateParameters": (None, json.dumps(params), "application/json"),
-                     "UpdateFile": (local.rsplit("/", 1)[-1], fh.read(), "application/octet-stream")}
+                     "UpdateFile": (path.rsplit("/", 1)[-1], fh.read(), "application/octet-stream")}
         resp = self.client.request("POST", uri, body=parts, headers={"Content-Type": "multipart/form-data"})
         return self._wait(resp, component)
 
