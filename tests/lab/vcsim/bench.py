@@ -78,7 +78,7 @@ def main() -> None:
 
         vc.set_window(vm.name, 2000, 1 << 30)
         t = time.monotonic()
-        _, calls = changed_areas(vm, snap, 2000, "*", 64 << 30)
+        dummy, calls = changed_areas(vm, snap, 2000, "*", 64 << 30)
         out["qcda_calls_per_s"] = calls / (time.monotonic() - t)
         out["rss_mib_after"] = rss_mib(vc.info["pid"])
         out["mib_read"] = mib

@@ -49,20 +49,19 @@ class VcsimLab:
 
     def api(self, method: str, path: str, payload: Any = None) -> Any:
         body = None if payload is None else json.dumps(payload).encode()
-        status, _, data = self.request(method, "/_lab/" + path, body,
-                                       {"Content-Type": "application/json"})
+        status, dummy, data = self.request(method, "/_lab/" + path, body, {"Content-Type": "application/json"})
         if status != 200:
             raise RuntimeError(f"lab API {method} {path}: {status} {data[:200]!r}")
         return json.loads(data)
 
     # ---- guest disks ----
     def write(self, vm: str, key: int, offset: int, data: bytes) -> None:
-        status, _, body = self.request("PUT", f"/_lab/disk/{vm}/{key}?offset={offset}", data)
+        status, dummy, body = self.request("PUT", f"/_lab/disk/{vm}/{key}?offset={offset}", data)
         if status != 200:
             raise RuntimeError(f"guest write failed: {status} {body!r}")
 
     def read(self, vm: str, key: int, offset: int, length: int) -> bytes:
-        status, _, body = self.request("GET", f"/_lab/disk/{vm}/{key}?offset={offset}&length={length}")
+        status, dummy, body = self.request("GET", f"/_lab/disk/{vm}/{key}?offset={offset}&length={length}")
         if status != 200:
             raise RuntimeError(f"guest read failed: {status} {body!r}")
         return body

@@ -148,7 +148,7 @@ def test_changed_areas_three_extents_with_window_loop(vc, si, new_vm):
     assert sorted(extents) == [(1 * MiB, 128 * 1024), (5 * GiB, BLOCK), (17 * GiB, 5 * BLOCK)]
 
     # A client that calls once from offset 0 misses the write in the late window.
-    single, _ = changed_areas(vm, s2, 2000, c1, cap, loop=False)
+    single, dummy = changed_areas(vm, s2, 2000, c1, cap, loop=False)
     assert blocks_of(17 * GiB + 4096, 300 * 1024).isdisjoint(blocks_in(single))
     assert blocks_in(single) < expected
 
@@ -267,7 +267,7 @@ def test_base_frozen_under_snapshot_and_consolidated_on_remove(vc, si, new_vm):
     assert not os.path.exists(os.path.join(vc.info["datastore_dir"], top.fileName.split("] ")[1]))
 
     WaitForTask(vm.PowerOffVM_Task())
-    status, _, body = vc.folder_get(flat_name(base), cookie, 3 * GiB, 3 * GiB + BLOCK - 1)
+    status, dummy, body = vc.folder_get(flat_name(base), cookie, 3 * GiB, 3 * GiB + BLOCK - 1)
     assert status == 206 and body == new + old[len(new):]  # delta consolidated into the base
 
 
@@ -283,12 +283,12 @@ def test_remove_older_snapshot_keeps_newer_view(vc, si, new_vm):
     # s2's view is now the base itself, and still shows what it froze.
     base = snap_disk(s2, 2000).backing.fileName
     assert not base.split("/")[-1].startswith(vm.name + "-0")
-    status, _, body = vc.folder_get(flat_name(base), session_cookie(si), 0, BLOCK - 1)
+    status, dummy, body = vc.folder_get(flat_name(base), session_cookie(si), 0, BLOCK - 1)
     assert status == 206 and body == b"2" * BLOCK
     assert blocks_in(changed_areas(vm, s2, 2000, c1, GiB)[0]) == {0}
     assert vc.read(vm.name, 2000, 0, BLOCK) == b"3" * BLOCK
     WaitForTask(vm.RemoveAllSnapshots_Task())
-    status, _, body = vc.folder_get(flat_name(base), session_cookie(si), 0, BLOCK - 1)
+    status, dummy, body = vc.folder_get(flat_name(base), session_cookie(si), 0, BLOCK - 1)
     assert body == b"3" * BLOCK
 
 
@@ -311,7 +311,7 @@ def test_folder_range_head_and_auth(vc, si, new_vm):
     assert status == 206
     assert headers["content-range"] == f"bytes {10 * MiB + 5}-{10 * MiB + 5 + 99_999}/{GiB}"
     assert body == payload[5:5 + 100_000]
-    status, headers, _ = vc.folder_get(flat_name(base), cookie, method="HEAD")
+    status, headers, dummy = vc.folder_get(flat_name(base), cookie, method="HEAD")
     assert status == 200 and int(headers["content-length"]) == GiB
     assert vc.request("PUT", vc.folder_path(flat_name(base)), b"x",
                       {"Cookie": f"vmware_soap_session={cookie}"})[0] == 403
@@ -320,8 +320,8 @@ def test_folder_range_head_and_auth(vc, si, new_vm):
     # A generic service ticket works as the cookie vmware_cgi_ticket.
     spec = vim.SessionManager.HttpServiceRequestSpec(method="httpGet", url="https://127.0.0.1/folder")
     ticket = si.content.sessionManager.AcquireGenericServiceTicket(spec)
-    status, _, body = vc.request("GET", vc.folder_path(flat_name(base)),
-                                 headers={"Cookie": f"vmware_cgi_ticket={ticket.id}", "Range": "bytes=0-9"})
+    status, dummy, body = vc.request("GET", vc.folder_path(flat_name(base)),
+                                     headers={"Cookie": f"vmware_cgi_ticket={ticket.id}", "Range": "bytes=0-9"})
     assert status == 206 and body == b"\0" * 10
 
 
@@ -331,12 +331,12 @@ def test_fault_injection_503_range_and_sessions(vc, si):
     base = flat_name(disk_by_key(vm.config.hardware.device, 2000).backing.fileName)
     cookie = session_cookie(si)
     vc.faults(folder_503=2)
-    assert [vc.folder_get(base, cookie, 0, 9)[0] for _ in range(3)] == [503, 503, 206]
+    assert [vc.folder_get(base, cookie, 0, 9)[0] for dummy in range(3)] == [503, 503, 206]
     vc.faults(folder_ignore_range=1)
-    status, _, _ = vc.folder_get(base, cookie, 0, 9, method="HEAD")
+    status, dummy, dummy = vc.folder_get(base, cookie, 0, 9, method="HEAD")
     assert status == 200  # Range ignored: a client must treat this as fatal
     vc.faults(folder_bad_content_range=1)
-    status, headers, _ = vc.folder_get(base, cookie, 0, 9)
+    status, headers, dummy = vc.folder_get(base, cookie, 0, 9)
     assert status == 206 and headers["content-range"] != f"bytes 0-9/{GiB}"
     assert vc.folder_get(base, cookie, 0, 9)[1]["content-range"] == f"bytes 0-9/{GiB}"
 
