@@ -5,6 +5,7 @@
 # spare disks (loop devices over sparse files).
 #   tests/lab/nodes/ctl.sh up|down|status
 #   tests/lab/nodes/ctl.sh power <node> on|off|shutdown|status
+#   tests/lab/nodes/ctl.sh add|remove <nodeN>     (one more/less host on a running lab)
 # Env: REFORGE_LAB_NODES (count, default 4), REFORGE_LAB_NODE_DISK_SIZE
 # (default 8G), REFORGE_LAB_CACHE (image/apt cache, default /var/cache/reforge-lab).
 # See README.md beside this file for the design and the measurements.
@@ -24,9 +25,19 @@ REPO_IN_NODE=/srv/reforge-lab-apt
 BOOT_TIMEOUT=90
 
 # Podman with a private store and config: nothing under /etc or /var/lib/containers.
+# fd 9 (the lab lock) is closed for podman: conmon outlives the call and
+# would hold the lock forever.
 pm() {
   CONTAINERS_CONF="$STATE/containers.conf" podman --root "$STATE/podman/root" \
-    --runroot "$STATE/podman/run" --storage-driver overlay "$@"
+    --runroot "$STATE/podman/run" --storage-driver overlay "$@" 9>&-
+}
+
+# up/down/power change shared state (bridges, loops, containers): one at a
+# time, whoever calls (tests, the demo, the BMC simulator's power hook).
+lock() {
+  mkdir -p "$REFORGE_LAB_DIR"
+  exec 9>"$REFORGE_LAB_DIR/nodes.lock"
+  flock 9
 }
 
 write_containers_conf() {
@@ -42,7 +53,15 @@ runtime = "runc"
 cgroup_manager = "cgroupfs"
 events_logger = "file"
 tmp_dir = "$STATE/podman/tmp"
+hooks_dir = ["$STATE/hooks"]
 EOF
+  # A node that stops by itself (poweroff inside, crash) must drop off the
+  # network like a real host: the hook pulls its cables.
+  mkdir -p "$STATE/hooks"
+  jq -n --arg p "$NODES_SRC/poweroff-hook.sh" --arg ctl "$NODES_SRC/ctl.sh" '{version: "1.0.0",
+      hook: {path: $p, args: ["poweroff-hook.sh", $ctl]},
+      when: {annotations: {"reforge.lab.node": ".+"}}, stages: ["poststop"]}' \
+    > "$STATE/hooks/reforge-lab-poweroff.json"
 }
 
 node_index() { local n="${1#node}"; [[ "$n" =~ ^[0-9]+$ ]] || die "not a lab node: $1"; echo "$n"; }
@@ -67,9 +86,9 @@ ensure_bridge() {
 }
 
 ensure_ssh_key() {
-  [ -s "$SSH_KEY" ] && return
+  [ -e "$SSH_KEY" ] && return
   mkdir -p "$(dirname "$SSH_KEY")"; chmod 700 "$(dirname "$SSH_KEY")"
-  ssh-keygen -q -t ed25519 -N '' -C reforge-lab -f "$SSH_KEY"
+  ssh-keygen -q -t ed25519 -N '' -C reforge-lab -f "$SSH_KEY" </dev/null
 }
 
 # Two sparse files per node, attached as loop devices (a privileged
@@ -153,12 +172,14 @@ ensure_image() {
 create_node() {
   local node="$1" image="$2" repo="$3" tmp
   pm container exists "$node" && return 0
+  ensure_netns "$node"
   # Privileged: libvirt needs writable cgroup hierarchies (v1 here) to start
   # VMs; the image's reforge-lab-devices unit then removes every block device
   # that is not this node's own. Networking is the namespace prepared above.
   pm create --name "$node" --hostname "$node" --privileged --systemd always \
     --stop-signal SIGRTMIN+3 --network "ns:/run/netns/$(node_netns "$node")" \
     --no-hosts --dns none --log-driver k8s-file --log-opt max-size=1mb \
+    --annotation "reforge.lab.node=$node" \
     -v "$repo:$REPO_IN_NODE:ro" "$(image_ref "$image")" /sbin/init >/dev/null
   tmp=$(mktemp -d)
   install -d -m 700 "$tmp/ssh"
@@ -216,24 +237,38 @@ write_json() {
     d=$(ensure_disks "$node" | jq -Rsc --arg s "$DISK_SIZE" \
       '[split("\n")[] | select(length>0) | split(" ") | {id:("/dev/disk/by-id/"+.[0]), device:.[1], file:.[2], size:$s}]')
     nodes+=("$(jq -cn --arg n "$node" --arg a "$(node_addr "$node")" --arg k "$SSH_KEY" \
-      --arg p "$(power_status "$node")" --argjson d "$d" --argjson nics "[$(IFS=,; echo "${nics[*]}")]" \
-      '{name:$n, address:$a, ssh_user:"root", ssh_key:$k, power:$p, disks:$d, nics:$nics}')")
+      --arg ns "/run/netns/$(node_netns "$node")" --argjson d "$d" --argjson nics "[$(IFS=,; echo "${nics[*]}")]" \
+      '{name:$n, address:$a, ssh_user:"root", ssh_key:$k, netns:$ns, container:$n, disks:$d, nics:$nics}')")
   done
-  jq -n --argjson nodes "[$(IFS=,; echo "${nodes[*]}")]" --arg img "$image" --arg repo "$repo" \
+  jq -n --argjson nodes "[$(IFS=,; echo "${nodes[*]}")]" --arg img "$image" --arg repo "$repo" --arg boot "$3" \
     --arg rin "$REPO_IN_NODE" --arg key "$SSH_KEY" --arg ctl "$REPO_ROOT/tests/lab/nodes/ctl.sh" \
-    --arg mb $MGMT_BR --arg ha "$HOST_ADDR/24" --arg sb $STOR_BR '{
+    --arg mb $MGMT_BR --arg ha "$HOST_ADDR/24" --arg sb $STOR_BR --arg st "$STATE" '{
       nodes: $nodes, ssh_key: $key, image: $img,
       bridge: {management: {name: $mb, host_address: $ha, network: "10.250.0.0/24"},
                storage: {name: $sb, network: "10.250.1.0/24", host_address: null}},
       apt_repo: {host_path: $repo, node_path: $rin, source: ("deb [trusted=yes] file:" + $rin + " ./")},
-      power_hook: ($ctl + " power <node> on|off|status")}' > "$REFORGE_LAB_DIR/nodes.json.tmp"
+      power_hook: ($ctl + " power <node> on|off|shutdown|status"),
+      podman: ("CONTAINERS_CONF=" + $st + "/containers.conf podman --root " + $st + "/podman/root --runroot " + $st + "/podman/run"),
+      boot_seconds: ($boot | tonumber)}' > "$REFORGE_LAB_DIR/nodes.json.tmp"
   mv "$REFORGE_LAB_DIR/nodes.json.tmp" "$REFORGE_LAB_DIR/nodes.json"
+}
+
+# Called (detached) by the poststop hook. systemd as PID 1 of a container
+# exits with 129 on `reboot` (0 on poweroff, 137 when our switch kills it):
+# a rebooting server comes back by itself.
+cmd_after_stop() {
+  local node="$1"
+  pm container exists "$node" || return 0
+  is_running "$node" && return 0
+  [ "$(pm container inspect -f '{{.State.ExitCode}}' "$node")" = 129 ] || return 0
+  log "$node rebooted itself: powering it on"
+  power_on "$node"
 }
 
 power_status() { if is_running "$1"; then echo on; else echo off; fi; }
 
 cmd_up() {
-  local image repo node t0 t1
+  local image repo node t0 t1 boot
   [ "$(id -u)" = 0 ] || die "must run as root (rootful podman, bridges, loop devices)"
   t0=$(now)
   mkdir -p "$STATE"
@@ -253,8 +288,9 @@ cmd_up() {
     power_on "$node"
   done
   for node in $(known_nodes); do wait_ssh "$node"; done
-  write_json "$image" "$repo"
-  log "$(wc -l < "$STATE/nodes.list") nodes up; booted to SSH in $(printf %.1f "$(elapsed "$t1")") s (total $(printf %.1f "$(elapsed "$t0")") s)"
+  boot=$(printf %.1f "$(elapsed "$t1")")
+  write_json "$image" "$repo" "$boot"
+  log "$(wc -l < "$STATE/nodes.list") nodes up; booted to SSH in $boot s (total $(printf %.1f "$(elapsed "$t0")") s)"
 }
 
 cmd_down() {
@@ -274,6 +310,32 @@ cmd_down() {
     find "$STATE" -mindepth 1 -maxdepth 1 ! -name podman ! -name containers.conf -exec rm -rf {} +
   fi
   rm -f "$REFORGE_LAB_DIR/nodes.json"
+}
+
+# One node more or less on a running lab: a scratch host for tests that must
+# not disturb node1..N (which other work may be using), or a later expansion.
+cmd_add() {
+  local node="$1"
+  node_index "$node" >/dev/null
+  mkdir -p "$STATE"
+  known_nodes | grep -qx "$node" || echo "$node" >> "$STATE/nodes.list"
+  cmd_up
+}
+
+cmd_remove() {
+  local node="$1" image
+  known_nodes | grep -qx "$node" || return 0
+  pm rm -f -t 0 "$node" >/dev/null 2>&1 || true
+  ip netns del "$(node_netns "$node")" 2>/dev/null || true
+  detach_disks "$node"
+  rm -rf "${STATE:?}/$node"
+  grep -vx "$node" "$STATE/nodes.list" > "$STATE/nodes.list.tmp" || true
+  mv "$STATE/nodes.list.tmp" "$STATE/nodes.list"
+  if [ -s "$REFORGE_LAB_DIR/nodes.json" ]; then
+    image=$(jq -r .image "$REFORGE_LAB_DIR/nodes.json")
+    write_json "$image" "$(jq -r .apt_repo.host_path "$REFORGE_LAB_DIR/nodes.json")" \
+      "$(jq -r .boot_seconds "$REFORGE_LAB_DIR/nodes.json")"
+  fi
 }
 
 cmd_status() {
@@ -297,9 +359,12 @@ cmd_power() {
 }
 
 case "${1:-status}" in
-  up) cmd_up ;;
-  down) cmd_down ;;
+  up) lock; cmd_up ;;
+  down) lock; cmd_down ;;
   status) cmd_status ;;
-  power) shift; cmd_power "$@" ;;
-  *) echo "usage: $0 up|down|status | power <node> on|off|shutdown|status" >&2; exit 2 ;;
+  power) shift; [ "${2:-status}" = status ] || lock; cmd_power "$@" ;;
+  add) lock; cmd_add "${2:?usage: ctl.sh add nodeN}" ;;
+  remove) lock; cmd_remove "${2:?usage: ctl.sh remove nodeN}" ;;
+  after-stop) lock; cmd_after_stop "${2:?}" ;;
+  *) echo "usage: $0 up|down|status | power <node> on|off|shutdown|status | add|remove <nodeN>" >&2; exit 2 ;;
 esac
