@@ -77,9 +77,14 @@ class DellAdapter(GenericAdapter):
     def pending_controller_mode(self, storage, ctrl):
         body = self.client.try_get(self._settings_uri(storage, ctrl)) or {}
         value = _dell(body, "DellStorageController").get("ControllerMode")
-        if not value or value == self._controller_mode_value(ctrl):
-            return None
-        return "hba" if value in ("HBA", "EnhancedHBA") else "raid"
+        if value and value != self._controller_mode_value(ctrl):
+            return "hba" if value in ("HBA", "EnhancedHBA") else "raid"
+        # A staged ConvertToNonRAID shows only as a scheduled job on this controller.
+        ctrl_id = storage.get("Id") or ""
+        if any(j.get("Name", "").startswith("ConvertToNonRAID") and ctrl_id in j.get("Name", "")
+               for j in self.scheduled_jobs()):
+            return "nonraid"
+        return None
 
     def supported_modes(self, storage, ctrl):
         allowed = _dell(ctrl, "DellStorageController").get("ControllerMode@Redfish.AllowableValues")
@@ -126,7 +131,11 @@ class DellAdapter(GenericAdapter):
     def _convert_to_nonraid(self, storage, ctrl):
         disks = [d.get("Id") for d in self._drives(storage)
                  if _dell(d, "DellPhysicalDisk").get("RaidStatus") not in ("NonRAID",)]
-        resp = self.client.post(self._raid_service(), {"PDArray": disks})
+        body = {"PDArray": disks}
+        # Real-time capable PERCs convert without a host reboot.
+        if _dell(ctrl, "DellStorageController").get("RealtimeCapability") == "Capable":
+            body["@Redfish.OperationApplyTime"] = "Immediate"
+        resp = self.client.post(self._raid_service(), body)
         return self._wait(resp, ctrl.get("Model") or ctrl.get("Id"))
 
     def _wait(self, resp, component):
