@@ -43,6 +43,19 @@ def ansible(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     return run("bash", "-c", f"source {REPO}/scripts/env.sh && {quoted}", timeout=timeout)
 
 
+def wait_for(predicate, timeout: float, what: str) -> float:
+    t0 = time.monotonic()
+    while not predicate():
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.5)
+    return time.monotonic() - t0
+
+
+def power(node: dict, action: str = "status") -> str:
+    return run(str(CTL), "power", node["name"], action, timeout=180).stdout.strip()
+
+
 def tcp_open(address: str, port: int, timeout: float = 1.0) -> bool:
     try:
         with socket.create_connection((address, port), timeout=timeout):
@@ -92,7 +105,7 @@ def test_nodes_json_describes_every_node(nodes):
 def test_lab_inventory_answers_ansible_ping(nodes):
     """The project's own lab inventory reaches every lab host over SSH."""
     res = ansible("ansible", "-i", str(REPO / "inventories/lab"), "hci_nodes:hci_expansion",
-                  "-m", "ansible.builtin.ping", "-o")
+                  "-m", "ansible.builtin.ping", "-o", "-e", "ansible_ssh_retries=3")
     assert res.stdout.count("SUCCESS") == 4, res.stdout
 
 
@@ -174,16 +187,15 @@ def test_apt_installs_offline_from_the_local_repo(scratch, tmp_path):
 
 
 def test_power_off_and_on_keeps_disks_addresses_and_state(scratch):
-    name = scratch["name"]
     ssh(scratch, "echo survived > /root/power-marker")
-    assert run(str(CTL), "power", name, "status").stdout.strip() == "on"
-    run(str(CTL), "power", name, "off")
-    assert run(str(CTL), "power", name, "status").stdout.strip() == "off"
+    assert power(scratch) == "on"
+    power(scratch, "off")
+    assert power(scratch) == "off"
     assert not tcp_open(scratch["address"], 22)
     t0 = time.monotonic()
-    run(str(CTL), "power", name, "on")
+    power(scratch, "on")
     boot = time.monotonic() - t0
-    assert run(str(CTL), "power", name, "status").stdout.strip() == "on"
+    assert power(scratch) == "on"
     assert ssh(scratch, "cat /root/power-marker").stdout.strip() == "survived"
     for disk in scratch["disks"]:
         assert ssh(scratch, f"test -b {disk['id']} && echo ok").stdout.strip() == "ok"
@@ -193,3 +205,21 @@ def test_power_off_and_on_keeps_disks_addresses_and_state(scratch):
     before = ssh(scratch, "ps -o lstart= -p 1; cat /etc/machine-id").stdout
     run(str(CTL), "up", timeout=600)
     assert ssh(scratch, "ps -o lstart= -p 1; cat /etc/machine-id").stdout == before
+
+
+def test_poweroff_inside_takes_the_node_off_the_network(scratch):
+    """A host that shuts itself down stops answering (its namespace outlives it)."""
+    ssh(scratch, "systemctl poweroff", check=False)
+    wait_for(lambda: power(scratch) == "off", 30, "the node to stop")
+    assert not tcp_open(scratch["address"], 22)
+    power(scratch, "on")
+    assert ssh(scratch, "hostname").stdout.strip() == scratch["name"]
+
+
+def test_reboot_inside_comes_back(scratch):
+    started = ssh(scratch, "ps -o lstart= -p 1").stdout
+    ssh(scratch, "systemctl reboot", check=False)
+    took = wait_for(lambda: tcp_open(scratch["address"], 22)
+                    and ssh(scratch, "ps -o lstart= -p 1", check=False).stdout not in ("", started),
+                    60, "the node to come back from reboot")
+    assert power(scratch) == "on", f"back after {took:.1f}s"
