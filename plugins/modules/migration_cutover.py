@@ -88,6 +88,10 @@ options:
     description: Parallel Range streams of the final sync.
     type: int
     default: 4
+  throttle_mb_s:
+    description: Read rate limit of the final sync in MB/s (0 = unlimited).
+    type: float
+    default: 0
 '''
 
 EXAMPLES = r'''
@@ -145,7 +149,7 @@ def body(module):
     conn = connect(module)
     try:
         facts = vmops.vm_facts(conn, vmops.find_vm(conn, p["vm"]))
-        cutover = Cutover(conn, p["vm"], targets_from_params(p, facts), p["journal_dir"], CopySettings(streams=p["streams"]),
+        cutover = Cutover(conn, p["vm"], targets_from_params(p, facts), p["journal_dir"], CopySettings(streams=p["streams"], throttle_mbps=p["throttle_mb_s"] or None),
                           p["network_map"], p["domain_dir"], method=p["method"], libvirt_uri=p["libvirt_uri"],
                           alive_pattern=p["alive_pattern"], alive_timeout=p["alive_timeout"], verify_policy=p["verify"],
                           guest_shutdown_timeout=p["guest_shutdown_timeout"], qemu_memory_mb=p["qemu_memory_mb"])
@@ -184,6 +188,7 @@ def main():
         verify=dict(type="str", choices=["none", "sample", "full"], default="sample"),
         qemu_memory_mb=dict(type="int"),
         streams=dict(type="int", default=4),
+        throttle_mb_s=dict(type="float", default=0),
     )
     run_module(AnsibleModule(argument_spec=spec, supports_check_mode=True), body)
 

@@ -108,9 +108,10 @@ totals:
   description: Sums over the disks with the duration and read rate of the whole sync.
   returned: success
   type: dict
-warnings:
-  description: Full resyncs after an invalid changeId, resumed syncs, orphan snapshots removed, CBT enabled.
-  returned: always
+sync_warnings:
+  description: Full resyncs after an invalid changeId, resumed syncs, orphan snapshots removed, CBT enabled
+    (also shown as task warnings).
+  returned: success
   type: list
   elements: str
 '''
@@ -142,7 +143,7 @@ def preview(params, facts, targets):
                                          target_uri(target_for(targets, disk, index))).committed_change_id
         disks.append({"key": disk["key"], "label": disk["label"], "capacity_bytes": disk["capacity_bytes"],
                       "kind": "incremental" if committed else "full", "committed_change_id": committed})
-    return {"changed": True, "disks": disks, "warnings": []}
+    return {"changed": True, "disks": disks, "sync_warnings": []}
 
 
 def body(module):
@@ -160,7 +161,9 @@ def body(module):
                         verify_policy=p["verify"]).run()
     finally:
         conn.close()
-    for warning in result["warnings"]:
+    # Ansible consumes a result's "warnings" key; keep them in the data too, under their own name.
+    result["sync_warnings"] = result.pop("warnings")
+    for warning in result["sync_warnings"]:
         module.warn(warning)
     result["changed"] = True
     return result

@@ -98,7 +98,7 @@ def domain_xml(facts: Dict[str, Any], disks: List[Dict[str, Any]], nics: List[Di
 
 def qemu_argv(facts: Dict[str, Any], disks: List[Dict[str, Any]], nics: List[Dict[str, Any]],
               serial_log: str, qemu: str = "qemu-system-x86_64", accel: str = "tcg",
-              memory_mb: Optional[int] = None) -> List[str]:
+              memory_mb: Optional[int] = None, nvram: Optional[str] = None) -> List[str]:
     """The same machine as :func:`domain_xml` for a direct QEMU boot check (no libvirt on the host).
 
     NICs are attached with their MACs but without a host backend: the boot check
@@ -108,7 +108,10 @@ def qemu_argv(facts: Dict[str, Any], disks: List[Dict[str, Any]], nics: List[Dic
             "-smp", str(facts.get("num_cpu") or 1), "-display", "none", "-no-user-config", "-nodefaults",
             "-serial", "file:%s" % serial_log, "-no-reboot"]
     if facts.get("firmware") == "efi":
-        argv += ["-drive", "if=pflash,format=raw,readonly=on,file=%s" % OVMF_CODE]
+        if not nvram:
+            raise CutoverError("an EFI guest needs a writable copy of %s for its variables" % OVMF_VARS)
+        argv += ["-drive", "if=pflash,format=raw,readonly=on,file=%s" % OVMF_CODE,
+                 "-drive", "if=pflash,format=raw,file=%s" % nvram]
     for index, disk in enumerate(disks):
         if disk["format"] == "rbd":
             src = "rbd:%s/%s" % (disk["pool"], disk["image"])

@@ -11,6 +11,7 @@ from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
 import os
+import shutil
 import time
 from typing import Any, Dict, List, Optional
 
@@ -63,6 +64,16 @@ class Cutover:
         return {"facts": facts, "nics": nics, "disks": disks,
                 "domain_xml": convert.domain_xml(facts, disks, nics, serial_log=self._serial_log())}
 
+    def _nvram(self, facts: Dict[str, Any]) -> Optional[str]:
+        """A fresh copy of the OVMF variable store per boot check (the template must stay pristine)."""
+        if facts.get("firmware") != "efi":
+            return None
+        if not os.path.exists(convert.OVMF_VARS):
+            raise MigrationError("%s not found (Debian package ovmf)" % convert.OVMF_VARS)
+        path = os.path.join(self.domain_dir, "%s_VARS.fd" % self.vm_name)
+        shutil.copyfile(convert.OVMF_VARS, path)
+        return path
+
     def _serial_log(self) -> str:
         return os.path.join(self.domain_dir, "%s.serial.log" % self.vm_name)
 
@@ -78,7 +89,8 @@ class Cutover:
         try:
             sync = VmSync(self.conn, self.vm_name, self.targets, self.journal_dir, self.settings,
                           verify_policy=self.verify_policy).run()
-            self._step("final_sync", totals=sync["totals"], warnings=sync["warnings"])
+            self._step("final_sync", totals=sync["totals"], warnings=sync["warnings"],
+                       kind=",".join(sorted({d["kind"] for d in sync["disks"]})))
             os.makedirs(self.domain_dir, exist_ok=True)
             xml_path = os.path.join(self.domain_dir, "%s.xml" % self.vm_name)
             with open(xml_path, "w") as handle:
@@ -91,7 +103,8 @@ class Cutover:
                 text = boot.wait_for_marker(self._serial_log(), self.alive_pattern, self.alive_timeout)
                 alive = {"alive": True, "serial_tail": text[-200:], "method": "libvirt"}
             else:
-                argv = convert.qemu_argv(facts, disks, nics, self._serial_log(), memory_mb=self.qemu_memory_mb)
+                argv = convert.qemu_argv(facts, disks, nics, self._serial_log(), memory_mb=self.qemu_memory_mb,
+                                         nvram=self._nvram(facts))
                 alive = boot.qemu_boot_check(argv, self._serial_log(), self.alive_pattern, self.alive_timeout)
             self._step("alive", **alive)
         except _FAULTS as exc:

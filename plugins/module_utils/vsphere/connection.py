@@ -14,6 +14,7 @@ from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
 import http.client
+import inspect
 import random
 import ssl
 import threading
@@ -65,10 +66,12 @@ class VsphereConnection:
         self._password = password
         self._lock = threading.RLock()
         self._logged_in_at = 0.0
+        kwargs = {"sslContext": ssl_context(validate_certs, ca_path)}
+        # Debian 12's python3-pyvmomi (6.7) has no connection timeout argument; newer ones do.
+        if "httpConnectionTimeout" in inspect.signature(connect.SmartConnect).parameters:
+            kwargs["httpConnectionTimeout"] = timeout
         try:
-            self.si = connect.SmartConnect(
-                host=hostname, port=port, user=username, pwd=password,
-                sslContext=ssl_context(validate_certs, ca_path), httpConnectionTimeout=timeout)
+            self.si = connect.SmartConnect(host=hostname, port=port, user=username, pwd=password, **kwargs)
         except ssl.SSLError as exc:
             raise VsphereConnectError("TLS verification of %s:%s failed (%s); set ca_path to the CA that "
                                       "signed the vCenter certificate" % (hostname, port, exc))

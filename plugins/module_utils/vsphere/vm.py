@@ -116,6 +116,8 @@ def vm_facts(conn: VsphereConnection, vm: Any) -> Dict[str, Any]:
     config = vm.config
     ds_types = {ds.name: ds.summary.type for ds in (vm.datastore or [])}
     devices = config.hardware.device if config else []
+    # distributed port groups appear on a NIC only by key; the operator maps them by name
+    portgroup_names = {pg.key: pg.name for pg in (vm.network or []) if hasattr(pg, "key")}
     nics = []
     for dev in devices:
         if isinstance(dev, vim.vm.device.VirtualEthernetCard):
@@ -124,7 +126,7 @@ def vm_facts(conn: VsphereConnection, vm: Any) -> Dict[str, Any]:
             if network is None and getattr(backing, "network", None) is not None:
                 network = backing.network.name
             if network is None and getattr(backing, "port", None) is not None:
-                network = backing.port.portgroupKey
+                network = portgroup_names.get(backing.port.portgroupKey, backing.port.portgroupKey)
             nics.append({"key": dev.key, "label": dev.deviceInfo.label if dev.deviceInfo else "",
                          "mac": dev.macAddress, "network": network,
                          "model": type(dev).__name__.split(".")[-1].replace("Virtual", "").lower()})

@@ -13,10 +13,17 @@ from ansible_collections.reforge.hci.plugins.module_utils.redfish.vendors.generi
 HPE_PROFILE = dict(VIRTUALIZATION_PROFILE,
                    performance_profile=(("WorkloadProfile", "Virtualization-MaxPerformance"),))
 
-# SmartStorageConfig port modes -> our controller modes. "Mixed" passes unconfigured
-# drives to the OS while keeping logical drives: with no logical drives it is JBOD.
-PORT_MODES = {"HBA": "hba", "RAID": "raid", "Mixed": "nonraid"}
+# SmartStorageConfig port modes -> our controller modes. "Mixed" passes unconfigured drives
+# to the OS while keeping logical drives: with no logical drive left every drive is passed
+# through (nonraid); with some it is reported as "mixed".
+PORT_MODES = {"HBA": "hba", "RAID": "raid"}
 SMART_MODES = {"hba": "HBA", "raid": "RAID", "nonraid": "Mixed", "jbod": "Mixed"}
+
+
+def smart_mode(port_mode, logical_drives):
+    if port_mode == "Mixed":
+        return "mixed" if logical_drives else "nonraid"
+    return PORT_MODES.get(port_mode)
 
 
 def _hpe(resource):
@@ -64,9 +71,10 @@ class HpeAdapter(GenericAdapter):
             return super(HpeAdapter, self).storage_facts()
         array = self._array_controller()
         pending = self.client.try_get(settings_uri) or {}
-        current = PORT_MODES.get(array.get("CurrentOperatingMode"))
+        current = smart_mode(array.get("CurrentOperatingMode"), config.get("LogicalDrives"))
         after = set(p.get("OperatingModeAfterReboot") for p in pending.get("Ports") or config.get("Ports") or [])
-        pending_mode = PORT_MODES.get(after.pop()) if len(after) == 1 else None
+        pending_mode = smart_mode(after.pop(), pending.get("LogicalDrives", config.get("LogicalDrives"))) \
+            if len(after) == 1 else None
         supported = self._smart_supported(array, config)
         result = [dict(
             id=config.get("Location"), uri=self._smart_config_uri(), controller_id=array.get("Id"),
@@ -103,11 +111,11 @@ class HpeAdapter(GenericAdapter):
         facts = self.storage_facts()[0]
         current, pending = facts["mode"], facts["pending_mode"]
         equivalent = {"jbod": "nonraid"}.get(mode, mode)
-        if equivalent in (current, pending) and not (equivalent == "nonraid" and facts["volumes"] and mode == "jbod"):
+        if equivalent in (current, pending):
             return current, pending, []
         if mode not in facts["supported_modes"]:
             raise self.unsupported_mode(ctrl, mode, facts["supported_modes"])
-        drop_volumes = mode in ("hba", "jbod") and facts["volumes"]
+        drop_volumes = mode != "raid" and facts["volumes"]
         if drop_volumes and not allow_data_loss:
             from ansible_collections.reforge.hci.plugins.module_utils.redfish.errors import RedfishDataLossRefused
             raise RedfishDataLossRefused(
