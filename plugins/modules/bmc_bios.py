@@ -67,7 +67,7 @@ pending:
   returned: success
   type: dict
 reboot_required:
-  description: Whether pending BIOS values wait for a host reset.
+  description: Whether desired BIOS values are still pending (they wait for a host reset).
   returned: success
   type: bool
 missing_features:
@@ -107,7 +107,9 @@ def set_bios(bmc, params, check_mode, warn):
             new_pending = bmc.bios_state()["pending"]
         else:
             new_pending.update(changes)
-    return change_result(before, after, changes=changes, pending=new_pending, reboot_required=bool(new_pending),
+    # Only our desired values count: other staged attributes are someone else's business (reported in pending).
+    waiting = sorted(k for k, v in desired.items() if current.get(k) != v)
+    return change_result(before, after, changes=changes, pending=new_pending, reboot_required=bool(waiting),
                          missing_features=missing)
 
 

@@ -161,9 +161,22 @@ def test_ilo5_smart_array_to_hba_at_next_post(bmc):
     args = bmc.conn(mode="hba", allow_data_loss=True)
     _c, applied, again = lifecycle(bmc, "bmc_storage_controller", args)
     assert applied["reboot_required"] and again["pending_mode"] == "hba"
+    settings = bmc.get(bmc.system + "/smartstorageconfig/settings/")
+    assert {p["OperatingModeAfterReboot"] for p in settings["Ports"]} == {"HBA"} and settings["LogicalDrives"] == []
     reboot(bmc)
     facts = run_module("bmc_info", bmc.conn(gather=["storage"]))["bmc"]["storage"][0]
     assert facts["volumes"] == []
+    # (The simulator does not switch CurrentOperatingMode at POST; a real iLO 5 reports HBA here.)
+
+
+@pytest.mark.parametrize("bmc", ["node2"], indirect=True)
+def test_ilo5_smart_array_nonraid_converges(bmc):
+    args = bmc.conn(mode="nonraid", allow_data_loss=True)
+    _c, applied, again = lifecycle(bmc, "bmc_storage_controller", args)
+    assert (applied["mode"], again["pending_mode"]) == ("mixed", "nonraid")
+    reboot(bmc)
+    done = run_module("bmc_storage_controller", args)
+    assert (done["changed"], done["mode"], done["reboot_required"]) == (False, "nonraid", False), done
 
 
 # -- bmc_bios ---------------------------------------------------------------------------

@@ -40,7 +40,7 @@ def test_recorded_roots_pick_their_adapter(hpe_ilo5, dmtf):
 def test_ilo5_smart_array_facts(hpe_ilo5):
     [ctrl] = BMC(hpe_ilo5).storage_facts()
     assert ctrl["model"] == "HPE SR416i-a Gen10+"
-    assert ctrl["mode"] == "nonraid"            # CurrentOperatingMode: Mixed
+    assert ctrl["mode"] == "mixed"              # CurrentOperatingMode Mixed, with a logical drive
     assert ctrl["pending_mode"] is None
     assert ctrl["hba_capable"] and "hba" in ctrl["supported_modes"]
     assert [v["raid_type"] for v in ctrl["volumes"]] == ["Raid1"]
@@ -58,7 +58,7 @@ def test_ilo5_hba_with_data_loss_puts_smartstorageconfig(hpe_ilo5):
     bmc = BMC(hpe_ilo5)
     storage, ctrl = bmc.find_storage(None)
     current, pending, steps = bmc.plan_controller_mode(storage, ctrl, "hba", allow_data_loss=True)
-    assert (current, pending, len(steps)) == ("nonraid", None, 1)
+    assert (current, pending, len(steps)) == ("mixed", None, 1)
     assert hpe_ilo5.writes == []                 # planning writes nothing (check mode relies on this)
     steps[0]()
     [(method, uri, body)] = hpe_ilo5.writes
@@ -67,10 +67,15 @@ def test_ilo5_hba_with_data_loss_puts_smartstorageconfig(hpe_ilo5):
     assert {p["OperatingModeAfterReboot"] for p in body["Ports"]} == {"HBA"}
 
 
-def test_ilo5_nonraid_is_already_there(hpe_ilo5):
+def test_ilo5_nonraid_drops_the_logical_drive_only_with_consent(hpe_ilo5):
     bmc = BMC(hpe_ilo5)
     storage, ctrl = bmc.find_storage(None)
-    assert bmc.plan_controller_mode(storage, ctrl, "nonraid", allow_data_loss=False)[2] == []
+    with pytest.raises(RedfishDataLossRefused):
+        bmc.plan_controller_mode(storage, ctrl, "nonraid", allow_data_loss=False)
+    [step] = bmc.plan_controller_mode(storage, ctrl, "nonraid", allow_data_loss=True)[2]
+    step()
+    body = hpe_ilo5.writes[0][2]
+    assert body["LogicalDrives"] == [] and {p["OperatingModeAfterReboot"] for p in body["Ports"]} == {"Mixed"}
 
 
 def test_ilo5_virtualization_profile_uses_hpe_names(hpe_ilo5):
