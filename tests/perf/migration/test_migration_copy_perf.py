@@ -1,0 +1,85 @@
+"""Copy throughput against the lab vCenter's /folder endpoint, each variant against a baseline of the same run.
+
+Variants: parallel Range streams vs one stream, coalesced reads vs one request per
+CBT extent, zero-skip vs writing zeros. Figures (MB/s, requests, bytes read vs
+allocated, bytes written) are printed and written to $REFORGE_LAB_DIR/perf/migration.json.
+Only the deterministic effects are asserted (requests saved by coalescing, bytes not
+written by zero-skip); rates depend on what else the shared machine runs.
+"""
+import json
+import os
+import sys
+
+import pytest
+
+from ansible_collections.reforge.hci.plugins.module_utils.migration.engine import CopySettings
+from ansible_collections.reforge.hci.plugins.module_utils.migration.sync import VmSync
+from ansible_collections.reforge.hci.plugins.module_utils.vsphere import vm as vmops
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                                "integration", "migration"))
+from migration_labvc import LabVC, assert_identical  # noqa: E402
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+MiB = 1 << 20
+BLOCK = 64 * 1024
+VM = "app01"
+
+
+@pytest.fixture(scope="module")
+def source(lab):
+    """app01 gets 512 CBT-sized 64 KiB extents with 64 KiB holes between them (what random small guest
+    writes look like), 64 MiB allocated with every other MiB zero, and 64 MiB of plain data."""
+    vc = LabVC(lab.get("vcsim"))
+    conn = vc.connect()
+    key = vmops.vm_facts(conn, vmops.find_vm(conn, VM))["disks"][0]["key"]
+    base = 33 << 30  # a region no other lab test writes
+    for i in range(512):
+        vc.write(VM, key, base + i * 2 * BLOCK, os.urandom(BLOCK))
+    half_zero = b"".join(os.urandom(MiB) + bytes(MiB) for _ in range(32))
+    vc.write(VM, key, base + 256 * MiB, half_zero)
+    vc.write(VM, key, base + 512 * MiB, os.urandom(64 * MiB))
+    yield vc, conn, key
+    conn.close()
+
+
+def _run(vc, conn, tmp_path, label, **settings):
+    target = tmp_path / label
+    disks = vmops.vm_facts(conn, vmops.find_vm(conn, VM))["disks"]
+    targets = {str(d["key"]): {"format": "raw", "path": str(target / ("disk%d.raw" % d["key"]))} for d in disks}
+    result = VmSync(conn, VM, targets, str(target / "journal"), CopySettings(**settings)).run()
+    disk = result["disks"][0]
+    return {"label": label, "settings": settings, "bytes_areas": disk["bytes_areas"],
+            "bytes_read": disk["bytes_read"], "bytes_written": disk["bytes_written"], "bytes_zero": disk["bytes_zero"],
+            "requests": disk["reader"]["requests"], "seconds": disk["duration"],
+            "mb_per_s": round(disk["bytes_areas"] / disk["duration"] / 1e6, 1), "path": targets[str(disks[0]["key"])]}
+
+
+def test_copy_variants_against_a_baseline(source, tmp_path, lab):
+    vc, conn, key = source
+    baseline = dict(streams=1, coalesce_gap=0, zero_skip=False, read_size=8 * MiB)
+    runs = [
+        _run(vc, conn, tmp_path, "baseline_1stream_nocoalesce_nozeroskip", **baseline),
+        _run(vc, conn, tmp_path, "streams4", **dict(baseline, streams=4)),
+        _run(vc, conn, tmp_path, "coalesce1MiB", **dict(baseline, coalesce_gap=MiB)),
+        _run(vc, conn, tmp_path, "zeroskip", **dict(baseline, zero_skip=True)),
+        _run(vc, conn, tmp_path, "all_defaults", ),
+    ]
+    base = runs[0]
+    for run in runs:
+        run["ratio_vs_baseline"] = round(run["mb_per_s"] / base["mb_per_s"], 2)
+        run["read_vs_allocated"] = round(run["bytes_read"] / run["bytes_areas"], 3)
+        assert_identical(vc.base_file(VM, key), run.pop("path")["path"])
+    by = {r["label"]: r for r in runs}
+    # deterministic effects
+    assert by["coalesce1MiB"]["requests"] < base["requests"] / 4, "coalescing merges CBT extents into few reads"
+    assert by["zeroskip"]["bytes_written"] <= base["bytes_written"] - 32 * MiB, "zero chunks are not written"
+    assert all(r["bytes_areas"] == base["bytes_areas"] for r in runs)
+    report = os.path.join(os.path.dirname(os.path.dirname(lab.get("vcsim")["ca"])), "perf", "migration.json")
+    os.makedirs(os.path.dirname(report), exist_ok=True)
+    with open(report, "w") as handle:
+        json.dump(runs, handle, indent=1)
+    for run in runs:
+        print("%-40s %7.1f MB/s x%.2f  requests=%5d  read/allocated=%.3f  written=%d zero=%d" % (
+            run["label"], run["mb_per_s"], run["ratio_vs_baseline"], run["requests"], run["read_vs_allocated"],
+            run["bytes_written"], run["bytes_zero"]))
