@@ -112,48 +112,13 @@ vendor:
   type: str
 '''
 
-import re
-
 from ansible_collections.reforge.hci.plugins.module_utils.redfish.errors import RedfishError
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.firmware import applicable, plan_updates
 from ansible_collections.reforge.hci.plugins.module_utils.redfish.module import RedfishModule, change_result
-
-
-def version_key(version):
-    """Order versions like '2.19.1', '6.10.30.00', 'U46 v2.34 (03/11/2025)' by their numbers."""
-    numbers = [int(n) for n in re.findall(r"\d+", re.sub(r"\(.*?\)", "", version or ""))]
-    return numbers
 
 
 def image_name(uri):
     return uri.rstrip("/").rsplit("/", 1)[-1]
-
-
-def plan_updates(inventory, baseline, allow_downgrade):
-    plan, unmatched = [], []
-    for wanted in baseline:
-        pattern = re.compile(wanted["component"], re.I)
-        matches = [f for f in inventory if pattern.search(f.get("id") or "") or pattern.search(f.get("name") or "")]
-        # Dell lists the previous image too ("Previous-..."); only installed firmware counts.
-        matches = [f for f in matches if not (f.get("id") or "").startswith("Previous")]
-        if not matches:
-            unmatched.append(wanted["component"])
-            continue
-        for entry in matches:
-            if entry.get("version") == wanted["version"]:
-                continue
-            older = version_key(entry.get("version")) < version_key(wanted["version"])
-            if older or allow_downgrade:
-                plan.append(dict(component=entry.get("name") or entry.get("id"), inventory_id=entry.get("id"),
-                                 uri=entry.get("uri"), image_uri=wanted["image_uri"], targets=wanted.get("targets"),
-                                 **{"from": entry.get("version"), "to": wanted["version"]}))
-                break  # one image per baseline entry, even if several devices match
-    return plan, unmatched
-
-
-def applicable(baseline, vendor, model):
-    """Baseline entries meant for this vendor and model."""
-    return [b for b in baseline if (not b.get("vendor") or b["vendor"] == vendor)
-            and (not b.get("model") or re.search(b["model"], model or "", re.I))]
 
 
 def update(bmc, params, check_mode, warn):

@@ -12,6 +12,8 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.firmware import applicable, plan_updates
+
 REUSABLE, WITH_CHANGES, RETIRE = "reusable", "reusable_with_changes", "retire"
 ORDER = {REUSABLE: 0, WITH_CHANGES: 1, RETIRE: 2}
 
@@ -53,24 +55,11 @@ def cpu_generation(model):
     return None, None
 
 
-def _version_key(version):
-    return [int(n) for n in re.findall(r"\d+", re.sub(r"\(.*?\)", "", version or ""))]
-
-
-def firmware_gap(firmware, baseline):
-    """Components behind the baseline: [{component, version, baseline}]."""
-    behind = []
-    for wanted in baseline or []:
-        pattern = re.compile(wanted["component"], re.I)
-        for entry in firmware or []:
-            if (entry.get("id") or "").startswith("Previous"):
-                continue
-            if pattern.search(entry.get("id") or "") or pattern.search(entry.get("name") or ""):
-                if _version_key(entry.get("version")) < _version_key(wanted["version"]):
-                    behind.append(dict(component=entry.get("name") or entry.get("id"),
-                                       version=entry.get("version"), baseline=wanted["version"]))
-                break
-    return behind
+def firmware_gap(facts, baseline):
+    """Components behind the baseline entries that apply to this server: [{component, version, baseline}]."""
+    entries = applicable(baseline, facts.get("vendor"), (facts.get("system") or {}).get("model"))
+    plan, _unmatched = plan_updates(facts.get("firmware") or [], entries)
+    return [dict(component=p["component"], version=p["from"], baseline=p["to"]) for p in plan]
 
 
 def grade(facts, criteria=None, baseline=None):
@@ -131,7 +120,7 @@ def grade(facts, criteria=None, baseline=None):
         reason(WITH_CHANGES, "network", "%d port(s) at >= %d Gb/s; add a NIC for %d"
                % (len(fast), c["min_nic_speed_mbps"] // 1000, c["min_fast_ports"]))
 
-    gap = firmware_gap(facts.get("firmware"), baseline)
+    gap = firmware_gap(facts, baseline)
     if gap:
         reason(REUSABLE, "firmware", "%d component(s) behind the baseline (%s); the prepare stage updates them"
                % (len(gap), ", ".join("%s %s<%s" % (g["component"], g["version"], g["baseline"]) for g in gap)))

@@ -10,7 +10,7 @@ from ansible_collections.reforge.hci.plugins.module_utils.redfish.client import 
 )
 from ansible_collections.reforge.hci.plugins.module_utils.redfish.errors import RedfishTaskFailed, RedfishTimeoutError
 from ansible_collections.reforge.hci.plugins.module_utils.redfish.tasks import Poller, wait_dell_job, wait_task
-from ansible_collections.reforge.hci.plugins.modules.bmc_firmware import plan_updates, version_key
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.firmware import applicable, plan_updates, version_key
 
 from .conftest import payload
 
@@ -112,3 +112,11 @@ def test_firmware_plan_skips_previous_and_newer():
     assert unmatched == ["NIC"]
     plan, _ = plan_updates(INVENTORY, baseline, allow_downgrade=True)
     assert len(plan) == 2
+
+
+def test_baseline_entries_filtered_by_vendor_and_model():
+    baseline = [dict(component="BIOS", version="1", image_uri="u", vendor="dell"),
+                dict(component="iLO", version="1", image_uri="u", vendor="hpe", model="Gen10"),
+                dict(component="BMC", version="1", image_uri="u")]
+    assert [b["component"] for b in applicable(baseline, "hpe", "ProLiant DL360 Gen10 Plus")] == ["iLO", "BMC"]
+    assert [b["component"] for b in applicable(baseline, "hpe", "ProLiant DL380 Gen11")] == ["BMC"]

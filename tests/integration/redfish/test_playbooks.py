@@ -1,0 +1,99 @@
+"""discover.yml and prepare_hardware.yml against the six simulated BMCs of the lab inventory:
+check mode sends no write, the first run converges, the second reports no change; the reuse
+report is rendered in headless Chromium."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from .conftest import REPO_ROOT
+
+FAST = dict(power_delay=0.2, task_polls=2)
+
+
+def playbook(name: str, *extra: str, timeout: int = 900) -> tuple[str, dict]:
+    """Run a playbook with the lab inventory; return its output and the per-host recap."""
+    cmd = "source scripts/env.sh && ansible-playbook -i inventories/lab playbooks/%s %s" % (name, " ".join(extra))
+    proc = subprocess.run(["bash", "-c", cmd], cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, ANSIBLE_NOCOLOR="1"))
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+    recap = {}
+    for host, stats in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", proc.stdout, re.M):
+        recap[host] = dict((k, int(v)) for k, v in re.findall(r"(\w+)=(\d+)", stats))
+    return proc.stdout, recap
+
+
+@pytest.fixture
+def campus(fleet):
+    for bmc in fleet.bmcs:
+        bmc.reset(**FAST)
+    yield fleet
+    for bmc in fleet.bmcs:
+        bmc.reset()
+
+
+def writes(fleet, cursors):
+    return {b.name: b.writes_since(cursors[b.name]) for b in fleet.bmcs if b.writes_since(cursors[b.name])}
+
+
+def test_prepare_hardware_check_then_twice(campus):
+    cursors = {b.name: b.cursor() for b in campus.bmcs}
+    _out, recap = playbook("prepare_hardware.yml", "--check", "--diff")
+    assert set(recap) == {b.name for b in campus.bmcs}
+    assert writes(campus, cursors) == {}, "check mode must not write to any BMC"
+    assert sum(r["changed"] for r in recap.values()) > 0, "check mode should report the pending work"
+
+    _out, first = playbook("prepare_hardware.yml")
+    assert all(r["failed"] == 0 for r in first.values()) and first["node1"]["changed"] > 0
+    assert all(b.state()["boot_count"] == 1 for b in campus.bmcs), "every server rebooted exactly once"
+
+    _out, second = playbook("prepare_hardware.yml")
+    assert {h: r["changed"] for h, r in second.items()} == {h: 0 for h in second}
+    assert all(b.state()["boot_count"] == 1 for b in campus.bmcs), "no reboot when nothing is pending"
+
+    node1 = campus["node1"]
+    assert "2.20.1" in node1.state()["firmware"].values() and "7.00.00.00" in node1.state()["firmware"].values()
+    assert node1.get(node1.system + "/Bios")["Attributes"]["SysProfile"] == "PerfOptimized"
+    drives = node1.get(node1.system + "/Storage/RAID.Integrated.1-1")["Drives"]
+    assert {node1.get(d["@odata.id"])["Oem"]["Dell"]["DellPhysicalDisk"]["RaidStatus"] for d in drives} == {"NonRAID"}
+
+
+def test_discover_report_and_chromium(campus, tmp_path):
+    cursors = {b.name: b.cursor() for b in campus.bmcs}
+    report_dir = tmp_path / "reports"
+    _out, recap = playbook("discover.yml", "--check", "-e", "reuse_report_dir=%s" % report_dir)
+    assert len(recap) == 6 and all(r["failed"] == 0 for r in recap.values())
+    _out, recap = playbook("discover.yml", "-e", "reuse_report_dir=%s" % report_dir)
+    assert writes(campus, cursors) == {}, "discovery must never write to a BMC"
+
+    report = json.loads((report_dir / "campus-reuse.json").read_text())
+    assert report["summary"]["total"] == 6 and report["summary"]["unreachable"] == 0
+    grades = {h: r["grade"] for h, r in report["servers"].items()}
+    assert grades["spare5"] == "reusable_with_changes"          # PERC11: controller must be replaced
+    assert any("replace it with an HBA" in r["text"] for r in report["servers"]["spare5"]["reasons"])
+    assert grades["spare6"] == "reusable_with_changes"          # 64 GiB, 1 GbE, no controller over Redfish
+    assert report["servers"]["node1"]["measured"]["firmware_behind"]   # lab baseline is newer than node1
+    assert not report["servers"]["node3"]["measured"]["firmware_behind"] == [
+        {"component": "Bios", "version": "1.86", "baseline": "2.20.1"}], "Dell baseline must not apply to xFusion"
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.fail("headless Chromium is needed to look at the report (Debian package 'chromium')")
+    html = report_dir / "campus-reuse.html"
+    common = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=%s" % (tmp_path / "chrome")]
+    dom = subprocess.run(common + ["--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    rows = re.findall(r'<tr data-host="([^"]+)" data-grade="([^"]+)"', dom)
+    assert dict(rows) == grades
+    share = "%.1f %%" % (report["summary"]["reused_share"] * 100)
+    assert share in dom
+    png = tmp_path / "report.png"
+    subprocess.run(common + ["--screenshot=%s" % png, "--window-size=1400,900", html.as_uri()],
+                   capture_output=True, timeout=120)
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20000, "a rendered page, not a blank one"
+    shutil.copy(png, report_dir / "campus-reuse.png")
