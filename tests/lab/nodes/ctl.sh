@@ -155,6 +155,17 @@ hosts_file() {
   for n in $(known_nodes); do printf '%s\t%s\n' "$(node_addr "$n")" "$n"; done
 }
 
+# The nodes mount $STATE/apt, a per-lab copy of the cached repo made of hard
+# links (a copy where the cache is on another filesystem). Refreshing it in
+# place lets running nodes see packages added to node-packages.txt after the
+# next `up`; --delay-updates swaps every file at the end, so a node's apt
+# never sees an index naming a .deb that is not there yet.
+sync_repo() {
+  local repo="$1"
+  mkdir -p "$STATE/apt"
+  rsync -a --delete --delay-updates --link-dest="$repo/" "$repo/" "$STATE/apt/"
+}
+
 image_ref() { echo "localhost/reforge-lab-node:$(basename "$1" .tar)"; }
 
 ensure_image() {
@@ -170,7 +181,7 @@ ensure_image() {
 }
 
 create_node() {
-  local node="$1" image="$2" repo="$3" tmp
+  local node="$1" image="$2" tmp
   pm container exists "$node" && return 0
   ensure_netns "$node"
   # Privileged: libvirt needs writable cgroup hierarchies (v1 here) to start
@@ -180,7 +191,7 @@ create_node() {
     --stop-signal SIGRTMIN+3 --network "ns:/run/netns/$(node_netns "$node")" \
     --no-hosts --dns none --log-driver k8s-file --log-opt max-size=1mb \
     --annotation "reforge.lab.node=$node" \
-    -v "$repo:$REPO_IN_NODE:ro" "$(image_ref "$image")" /sbin/init >/dev/null
+    -v "$STATE/apt:$REPO_IN_NODE:ro" "$(image_ref "$image")" /sbin/init >/dev/null
   tmp=$(mktemp -d)
   install -d -m 700 "$tmp/ssh"
   cp "$SSH_KEY.pub" "$tmp/ssh/authorized_keys"
@@ -246,7 +257,7 @@ write_json() {
       nodes: $nodes, ssh_key: $key, image: $img,
       bridge: {management: {name: $mb, host_address: $ha, network: "10.250.0.0/24"},
                storage: {name: $sb, network: "10.250.1.0/24", host_address: null}},
-      apt_repo: {host_path: $repo, node_path: $rin, source: ("deb [trusted=yes] file:" + $rin + " ./")},
+      apt_repo: {host_path: ($st + "/apt"), cache_path: $repo, node_path: $rin, source: ("deb [trusted=yes] file:" + $rin + " ./")},
       power_hook: ($ctl + " power <node> on|off|shutdown|status"),
       podman: ("CONTAINERS_CONF=" + $st + "/containers.conf podman --root " + $st + "/podman/root --runroot " + $st + "/podman/run"),
       boot_seconds: ($boot | tonumber)}' > "$REFORGE_LAB_DIR/nodes.json.tmp"
@@ -274,6 +285,7 @@ cmd_up() {
   mkdir -p "$STATE"
   image=$("$NODES_SRC/image.sh")
   repo=$("$NODES_SRC/repo.sh")
+  sync_repo "$repo"
   write_containers_conf
   ensure_ssh_key
   ensure_image "$image"
@@ -284,7 +296,7 @@ cmd_up() {
   ensure_bridge $STOR_BR
   t1=$(now)
   for node in $(known_nodes); do
-    create_node "$node" "$image" "$repo"
+    create_node "$node" "$image"
     power_on "$node"
   done
   for node in $(known_nodes); do wait_ssh "$node"; done
@@ -333,7 +345,7 @@ cmd_remove() {
   mv "$STATE/nodes.list.tmp" "$STATE/nodes.list"
   if [ -s "$REFORGE_LAB_DIR/nodes.json" ]; then
     image=$(jq -r .image "$REFORGE_LAB_DIR/nodes.json")
-    write_json "$image" "$(jq -r .apt_repo.host_path "$REFORGE_LAB_DIR/nodes.json")" \
+    write_json "$image" "$(jq -r .apt_repo.cache_path "$REFORGE_LAB_DIR/nodes.json")" \
       "$(jq -r .boot_seconds "$REFORGE_LAB_DIR/nodes.json")"
   fi
 }
