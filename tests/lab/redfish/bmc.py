@@ -26,6 +26,8 @@ from .tree import Tree, merge_patch, norm
 MAC_RE = re.compile(r"\b([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5})\b")
 UNAUTHENTICATED = {"/redfish", "/redfish/v1", "/redfish/v1/$metadata", "/redfish/v1/odata"}
 WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
+# Keys whose values are never personalised; @Redfish.Copyright is mockup-only and not served.
+IDENTITY_KEEP = {"Id", "@odata.id", "target", "@odata.context", "MemberId"}
 ANNOTATION_PREFIX = ("@Redfish.", "@odata.", "@Message.")
 
 
@@ -139,9 +141,13 @@ class BMC:
         return new.upper() if mac.isupper() else new
 
     def _personalise(self, value: Any) -> Any:
-        """Give a template body this BMC's identity (serial, UUID, MACs)."""
+        """Give a template body this BMC's identity (serial, UUID, MACs).
+
+        Ids and links keep the template's value: a serial that doubles as a
+        resource Id (DMTF's system 437XR1138R2) must still match its URI."""
         if isinstance(value, dict):
-            return {k: self._personalise(v) for k, v in value.items()}
+            return {k: (v if k in IDENTITY_KEEP else self._personalise(v))
+                    for k, v in value.items() if k != "@Redfish.Copyright"}
         if isinstance(value, list):
             return [self._personalise(v) for v in value]
         if isinstance(value, str):

@@ -28,6 +28,15 @@ class Profile:
     firmware_immediate: tuple[str, ...] = ()
     bmc_firmware: str = ""        # updating this one restarts the BMC: sessions die
     multipart_uri: str = ""       # MultipartHttpPushUri (added if the tree lacks it)
+    # request path prefix (lower-case) -> served prefix, for vendor paths outside the DMTF URI patterns
+    path_aliases: tuple[tuple[str, str], ...] = ()
+
+    def dealias(self, path: str) -> str:
+        low = path.lower()
+        for alias, real in self.path_aliases:
+            if low.startswith(alias):
+                return real + path[len(alias):]
+        return path
 
 
 DELL_SYS = "/redfish/v1/Systems/System.Embedded.1"
@@ -84,6 +93,7 @@ PROFILES: dict[str, Profile] = {p.key: p for p in [
         system="/redfish/v1/Systems/1", manager="/redfish/v1/Managers/1",
         serial="2102313LNR10M3000123", uuid="9A2B3C4D-5E6F-4A1B-8C2D-3E4F5A6B7C8D",
         require_if_match=True,
+        path_aliases=(("/redfish/v1/systems/1/storages", "/redfish/v1/Systems/1/Storage"),),
         firmware={"bios": "/redfish/v1/UpdateService/FirmwareInventory/Bios",
                   "ibmc": "/redfish/v1/UpdateService/FirmwareInventory/ActiveBMC",
                   "raid": "/redfish/v1/UpdateService/FirmwareInventory/RAIDCard1"},

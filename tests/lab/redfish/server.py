@@ -28,7 +28,7 @@ class _Drop(Exception):
 
 
 def dispatch(bmc: BMC, method: str, raw_path: str, headers: dict[str, str], raw: bytes) -> Response:
-    path = raw_path.split("?", 1)[0]
+    path = bmc.profile.dealias(raw_path.split("?", 1)[0])
     key = norm(path)
     if key == "/redfish":
         return Response(200, {"v1": "/redfish/v1/"})

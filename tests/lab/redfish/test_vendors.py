@@ -217,7 +217,8 @@ def test_simple_update_bios_waits_for_reset(bmc, tmp_path):
     c = bmc("spare6")
     sys6 = "/redfish/v1/Systems/437XR1138R2"
     uri = image(tmp_path, "fw.bin", {"Component": "BIOS", "Version": "P79 v1.50"})
-    r = c.post("/redfish/v1/UpdateService/Actions/SimpleUpdate", {"ImageURI": uri})
+    target = c.json("/redfish/v1/UpdateService")["Actions"]["#UpdateService.SimpleUpdate"]["target"]
+    r = c.post(target, {"ImageURI": uri})
     done = c.wait_task(r.headers["Location"])
     assert done["TaskState"] == "Completed"
     assert "Update.1.0.AwaitingActivation" in [m["MessageId"] for m in done["Messages"]]

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import unquote
 
+from . import hygiene
+
 TREES_DIR = Path(__file__).resolve().parent / "trees"
 ROOT = "/redfish/v1"
 
@@ -53,11 +55,13 @@ class Tree:
     def __init__(self, name: str) -> None:
         self.name = name
         self._files: dict[str, Path] = {}
+        self._paths: dict[str, str] = {}
         self._bodies: dict[str, dict] = {}
         self._deleted: set[str] = set()
         self._patches: dict[str, dict] = {}
         self._cache: dict[str, dict | None] = {}
         self.base: Tree | None = None
+        self.renames: dict[str, str] = {}
 
     # -- construction ---------------------------------------------------
     @classmethod
@@ -71,6 +75,7 @@ class Tree:
                 rel = os.path.relpath(dirpath, folder)
                 path = ROOT if rel == "." else f"{ROOT}/{rel}"
                 self._files[norm(path)] = Path(dirpath) / "index.json"
+                self._paths[norm(path)] = path
 
     # -- lookup ----------------------------------------------------------
     def get(self, path: str) -> dict | None:
@@ -89,7 +94,7 @@ class Tree:
             body = copy.deepcopy(self._bodies[key])
         elif key in self._files:
             with open(self._files[key], encoding="utf-8") as fh:
-                body = json.load(fh)
+                body = hygiene.clean(self._paths[key], json.load(fh), lambda p: norm(p) in self._files, {})
         elif self.base is not None:
             base = self.base.get(key)
             body = copy.deepcopy(base) if base is not None else None
@@ -97,6 +102,8 @@ class Tree:
             body = None
         if key in self._patches:
             body = merge_patch(body or {}, self._patches[key])
+        if body is not None and self.renames:
+            body = hygiene.clean(body.get("@odata.id", key), body, lambda p: self.get(p) is not None, self.renames)
         return body
 
     def keys(self) -> Iterator[str]:
@@ -136,6 +143,7 @@ def _load_cached(spec: str) -> Tree:
         for path, body in data.get("resources", {}).items():
             tree._bodies[norm(path)] = body
         tree._patches = {norm(p): b for p, b in data.get("patch", {}).items()}
+        tree.renames = data.get("renames", {})
     else:
         raise FileNotFoundError(f"no resources.json or overlay.json in {folder}")
     return tree

@@ -241,7 +241,7 @@ def network_adapter(tree: dict, chassis: str, aid: str, model: str, ports: list[
                                        [f"{base}/{aid}/Ports/{p[0]}" for p in ports])
     for n, (pid, speed, link, lldp) in enumerate(ports):
         port = {
-            "@odata.id": f"{base}/{aid}/Ports/{pid}", "@odata.type": "#Port.v1_4_0.Port", "Id": pid,
+            "@odata.id": f"{base}/{aid}/Ports/{pid}", "@odata.type": "#Port.v1_8_0.Port", "Id": pid,
             "Name": f"Port {pid}", "PortProtocol": "Ethernet", "PortType": "BidirectionalPort",
             "CurrentSpeedGbps": speed / 1000 if link == "Up" else 0, "MaxSpeedGbps": speed / 1000,
             "LinkStatus": "LinkUp" if link == "Up" else "LinkDown", "LinkState": "Enabled", "Status": OK,
@@ -251,6 +251,11 @@ def network_adapter(tree: dict, chassis: str, aid: str, model: str, ports: list[
             port["Ethernet"]["LLDPEnabled"] = True
             port["Ethernet"]["LLDPReceive"] = lldp
         tree[f"{base}/{aid}/Ports/{pid}"] = port
+
+
+def lldp_id(name: str) -> str:
+    """LLDP ids travel as octets; the Port schema wants them as colon-separated hex."""
+    return ":".join(f"{b:02X}" for b in name.encode())
 
 
 # --------------------------------------------------------------------- Dell
@@ -336,11 +341,11 @@ def dell(perc: str, fw_perc: str, server: str, cpu: str, cpu_family: tuple, dimm
     t[f"{M}/Jobs"] = {"@odata.id": f"{M}/Jobs", "@odata.type": "#DellJobCollection.DellJobCollection",
                       "Name": "JobQueue", "Members": [], "Members@odata.count": 0}
     t[C] = chassis_body(C, "System.Embedded.1", server, "CN7016394R0123", S, M, adapters=True)
-    lldp = {"ChassisId": "3c:fd:fe:b5:1a:00", "ChassisIdSubtype": "MacAddr", "PortId": "Ethernet1/11",
+    lldp = {"ChassisId": "3C:FD:FE:B5:1A:00", "ChassisIdSubtype": "MacAddr", "PortId": lldp_id("Ethernet1/11"),
             "PortIdSubtype": "IfName", "SystemName": "tor-a.lab", "ManagementAddressIPv4": "10.250.255.1"}
     network_adapter(t, C, "NIC.Integrated.1", "Intel(R) Ethernet 10G X710 rNDC",
                     [("NIC.Integrated.1-1", 10000, "Up", lldp),
-                     ("NIC.Integrated.1-2", 10000, "Up", {**lldp, "PortId": "Ethernet1/12", "SystemName": "tor-b.lab"}),
+                     ("NIC.Integrated.1-2", 10000, "Up", {**lldp, "PortId": lldp_id("Ethernet1/12"), "SystemName": "tor-b.lab"}),
                      ("NIC.Integrated.1-3", 1000, "Up", None), ("NIC.Integrated.1-4", 1000, "Down", None)],
                     "E4:43:4B:1C:7A")
     update_service(t, ["HTTP", "HTTPS", "NFS", "CIFS", "TFTP", "FTP"])
@@ -355,7 +360,9 @@ def dell(perc: str, fw_perc: str, server: str, cpu: str, cpu_family: tuple, dimm
 def xfusion() -> dict:
     t: dict = {}
     S, M, C = f"{R}/Systems/1", f"{R}/Managers/1", f"{R}/Chassis/1"
-    st = f"{S}/Storages/RAIDStorage0"
+    # iBMC publishes Systems/1/Storages/RAIDStorageN; the simulator serves the DMTF path
+    # Storage/ and accepts Storages/ as an alias (profiles.Profile.path_aliases).
+    st = f"{S}/Storage/RAIDStorage0"
     common(t, vendor="xFusion", product="2288H V6", system=S, manager=M, chassis=C,
            oem_root={"xFusion": {"ProductName": "2288H V6", "ProductSerialNumber": "2102313LNR10M3000123"}})
     t[S] = system_body(
@@ -363,7 +370,7 @@ def xfusion() -> dict:
         uuid="9A2B3C4D-5E6F-4A1B-8C2D-3E4F5A6B7C8D", cpu_model="Intel(R) Xeon(R) Gold 6330 CPU @ 2.00GHz",
         cpus=2, mem_gib=512, chassis=C, manager=M,
         boot_targets=["None", "Pxe", "Floppy", "Cd", "Hdd", "BiosSetup"], bios_version="1.86",
-        storage=f"{S}/Storages", oem={"xFusion": {"DeviceOwnerID": None, "BootupSequence": ["Hdd", "Cd", "Pxe", "Others"]}})
+        storage=f"{S}/Storage", oem={"xFusion": {"DeviceOwnerID": None, "BootupSequence": ["Hdd", "Cd", "Pxe", "Others"]}})
     processors(t, S, ["1", "2"], "Intel(R) Xeon(R) Gold 6330 CPU @ 2.00GHz", 28, 2000, ("0x06", "0x6A", "0x06"))
     memory(t, S, [f"mainboardDIMM{n:03d}" for n in range(16)], 32768, 2933)
     nics(t, S, [("mainboardLOMPort1", 10000, "LinkUp"), ("mainboardLOMPort2", 10000, "LinkUp"),
@@ -374,7 +381,7 @@ def xfusion() -> dict:
          "BiosAttributeRegistry.1.1.0", {})
     disks = [f"HDDPlaneDisk{n}" for n in range(6)]
     vol = f"{st}/Volumes/LogicalDrive0"
-    t[f"{S}/Storages"] = coll(f"{S}/Storages", "StorageCollection", "Storage Collection", [st])
+    t[f"{S}/Storage"] = coll(f"{S}/Storage", "StorageCollection", "Storage Collection", [st])
     t[st] = {
         "@odata.id": st, "@odata.type": "#Storage.v1_7_0.Storage", "Id": "RAIDStorage0", "Name": "RAIDStorage0",
         "Status": OK, "Drives": [ref(f"{C}/Drives/{d}") for d in disks], "Drives@odata.count": len(disks),
@@ -450,7 +457,9 @@ def hpe_ilo5() -> dict:
     drives = [f"{R}/Chassis/DE00A000/Drives/2556", f"{R}/Chassis/DE00A000/Drives/2557"]
     return {"base": "shared:hpe-dl360-gen10plus", "resources": {
         vols + "/1": volume(vols + "/1", "1", "BootVolume", "RAID1", 480070426624, drives)},
-        "patch": {vols: {"Members": [ref(vols + "/1")], "Members@odata.count": 1}}}
+        "patch": {vols: {"Members": [ref(vols + "/1")], "Members@odata.count": 1}},
+        # iLO links its BIOS as /systems/1/bios/; DMTF's URI patterns want /Systems/1/Bios.
+        "renames": {f"{R}/systems/1/bios/settings": f"{S}/Bios/Settings", f"{R}/systems/1/bios": f"{S}/Bios"}}
 
 
 def hpe_ilo6() -> dict:
