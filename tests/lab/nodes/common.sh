@@ -1,4 +1,5 @@
 # Shared by the lab hosts' scripts (sourced, not run).
+# shellcheck disable=SC2034  # the variables are used by the scripts sourcing this
 source "$(dirname "${BASH_SOURCE[0]}")/../../../scripts/env.sh"
 NODES_SRC="$REPO_ROOT/tests/lab/nodes"
 # Same suite/mirror for the image and the local apt repository, so the repo's

@@ -71,7 +71,7 @@ node_mac() { printf '02:52:46:00:%02x:%02x\n' "$(node_index "$1")" "$2"; }
 host_veth() { echo "rl-$1-e$2"; }
 
 # Nodes recorded by `up`; power/status/down work on those, whatever the env says now.
-known_nodes() { [ -s "$STATE/nodes.list" ] && cat "$STATE/nodes.list" || true; }
+known_nodes() { if [ -s "$STATE/nodes.list" ]; then cat "$STATE/nodes.list"; fi; }
 wanted_nodes() { local i; for ((i = 1; i <= ${REFORGE_LAB_NODES:-4}; i++)); do echo "node$i"; done; }
 
 ensure_bridge() {
@@ -350,17 +350,24 @@ cmd_remove() {
   fi
 }
 
+# The component is up when its nodes exist, whatever their power state: a
+# node fenced off by a test is still part of a running lab (and `up`, which
+# would switch it back on, must not be triggered by that).
 cmd_status() {
   local node
   [ -s "$STATE/nodes.list" ] && [ -e "$REFORGE_LAB_DIR/nodes.json" ] || return 1
+  ip link show $MGMT_BR >/dev/null 2>&1 || return 1
   for node in $(known_nodes); do
-    is_running "$node" || { echo "$node: off"; return 1; }
+    pm container exists "$node" || { echo "$node: missing"; return 1; }
+    echo "$node: $(power_status "$node")"
   done
 }
 
 cmd_power() {
   local node="${1:-}" action="${2:-status}"
-  [ -n "$node" ] && known_nodes | grep -qx "$node" || die "unknown node '$node' (known: $(known_nodes | paste -sd' '))"
+  if [ -z "$node" ] || ! known_nodes | grep -qx "$node"; then
+    die "unknown node '$node' (known: $(known_nodes | paste -sd' '))"
+  fi
   case "$action" in
     on) power_on "$node"; [ "${REFORGE_LAB_POWER_NOWAIT:-}" ] || wait_ssh "$node" ;;
     off) power_off "$node" 0 ;;

@@ -15,6 +15,7 @@ build() {
   t0=$(now)
   tmp=$(mktemp -d "$LAB_CACHE/build.XXXXXX")   # global: the EXIT trap needs it
   # Unmount anything debootstrap left mounted if we fail half-way.
+  # shellcheck disable=SC2154  # $m is the trap's own loop variable
   trap 'for m in proc sys dev/pts dev; do umount -l "$tmp/root/$m" 2>/dev/null || true; done; rm -rf "$tmp"' EXIT
   root="$tmp/root"
   log "building $NODE_SUITE image (key $key) from $NODE_MIRROR"

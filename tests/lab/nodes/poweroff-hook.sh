@@ -15,6 +15,7 @@ node=$(printf '%s' "$state" | jq -r '.annotations["reforge.lab.node"] // empty')
 for nic in /sys/class/net/rl-"$node"-e*; do
   [ -e "$nic" ] && ip link set "${nic##*/}" down
 done
+# shellcheck disable=SC2016  # expanded by the inner shell, in the namespace
 ip netns exec "reforge-$node" sh -c \
   'for l in /sys/class/net/eth*; do [ -e "$l" ] && ip link set "${l##*/}" down; done' 2>/dev/null || true
 # Whether it was a reboot is only known once podman has recorded the exit

@@ -191,6 +191,9 @@ def test_power_off_and_on_keeps_disks_addresses_and_state(scratch):
     assert power(scratch) == "on"
     power(scratch, "off")
     assert power(scratch) == "off"
+    # A node switched off is still part of a running lab.
+    status = run(str(CTL), "status")
+    assert f"{scratch['name']}: off" in status.stdout.splitlines()
     assert not tcp_open(scratch["address"], 22)
     t0 = time.monotonic()
     power(scratch, "on")
