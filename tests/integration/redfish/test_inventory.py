@@ -1,0 +1,61 @@
+"""The reforge.hci.redfish inventory plugin against the lab's BMCs."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+from .conftest import REPO_ROOT
+
+
+def plain(value):
+    """ansible-inventory marks strings read from BMCs as unsafe (never templated): unwrap them."""
+    if isinstance(value, dict):
+        return value["__ansible_unsafe"] if "__ansible_unsafe" in value else {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def inventory(tmp_path, config: str, env: dict | None = None) -> tuple[dict, str]:
+    path = tmp_path / "lab.redfish.yml"
+    path.write_text(config)
+    cmd = "source scripts/env.sh && ansible-inventory -i %s --list" % path
+    proc = subprocess.run(["bash", "-c", cmd], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, ANSIBLE_INVENTORY_ENABLED="reforge.hci.redfish", **(env or {})))
+    assert proc.returncode == 0, proc.stderr
+    return plain(json.loads(proc.stdout)), proc.stderr
+
+
+def test_range_scan_groups_by_vendor_model_and_readiness(fleet, tmp_path):
+    data, _err = inventory(tmp_path, """
+plugin: reforge.hci.redfish
+ranges: [127.0.0.1/32]
+ports: ["18001-18006", 18298]
+ca_path: %s
+""" % fleet.info["ca"], env=dict(REDFISH_USERNAME=fleet.info["username"], REDFISH_PASSWORD=fleet.info["password"]))
+    hostvars = data["_meta"]["hostvars"]
+    assert sorted(v["bmc_endpoint"] for v in hostvars.values()) == sorted(b.endpoint for b in fleet.bmcs)
+    assert len(data["vendor_dell"]["hosts"]) == 2 and len(data["vendor_hpe"]["hosts"]) == 2
+    assert data["vendor_xfusion"]["hosts"] and data["vendor_generic"]["hosts"]
+    assert "model_poweredge_r750" in data
+    graded = set()
+    for group in ("readiness_reusable", "readiness_reusable_with_changes", "readiness_retire"):
+        graded |= set(data.get(group, {}).get("hosts", []))
+    assert graded == set(hostvars)
+    perc11 = next(h for h, v in hostvars.items() if v["bmc_model"] == "PowerEdge R750")
+    assert hostvars[perc11]["reuse_grade"] == "reusable_with_changes"
+
+
+def test_unreachable_and_rejected_bmcs_are_skipped_with_a_warning(fleet, tmp_path):
+    data, err = inventory(tmp_path, """
+plugin: reforge.hci.redfish
+endpoints: [%s, https://127.0.0.1:18299]
+username: %s
+password: not-the-password
+ca_path: %s
+readiness: false
+""" % (fleet.bmcs[0].endpoint, fleet.info["username"], fleet.info["ca"]))
+    assert data["_meta"]["hostvars"] == {}
+    assert "rejected the credentials" in err and "18299" in err
+    assert "not-the-password" not in err
