@@ -7,6 +7,7 @@ import copy
 import hashlib
 import itertools
 import json
+import queue
 import re
 import secrets
 import subprocess
@@ -96,6 +97,7 @@ class BMC:
         self.log_seq = itertools.count(1)
         self.faults: list[dict] = []
         self.generation = 0
+        self._hook_queue: queue.Queue | None = None
         self.reset_state()
 
     # ------------------------------------------------------------------ state
@@ -387,7 +389,7 @@ class BMC:
                 raise vendor_ops.state_error(self, reset_type)
         elif reset_type in ("ForceOff", "GracefulShutdown"):
             if on:
-                self._transition("PoweringOff", "Off")
+                self._transition("PoweringOff", "Off", graceful=reset_type == "GracefulShutdown")
             elif strict:
                 raise vendor_ops.state_error(self, reset_type)
         elif reset_type == "PushPowerButton":
@@ -400,7 +402,8 @@ class BMC:
         elif reset_type != "Nmi":
             raise fail(400, "ActionParameterValueNotInList", reset_type, "ResetType", "ComputerSystem.Reset")
 
-    def _transition(self, during: str, final: str, *, boot: bool = False, restart: bool = False) -> None:
+    def _transition(self, during: str, final: str, *, boot: bool = False, restart: bool = False,
+                    graceful: bool = False) -> None:
         self.system()["PowerState"] = during
         gen = self.generation
         if restart:
@@ -413,7 +416,8 @@ class BMC:
                 self.system()["PowerState"] = final
                 if boot:
                     self.on_boot()
-            self._run_hook("on" if final == "On" else "off")
+            # the nodes component shuts a host down cleanly on "shutdown", pulls the plug on "off"
+            self._run_hook("on" if final == "On" else ("shutdown" if graceful else "off"))
 
         timer = threading.Timer(self.config.power_delay, land)
         timer.daemon = True
@@ -441,9 +445,15 @@ class BMC:
         if hook is None or not hook.exists():
             self.hook_log.append(f"{now_iso()} {self.bound_node} {state}: no hook")
             return
-        node = self.bound_node
+        if self._hook_queue is None:
+            # One worker per BMC keeps off-then-on of a restart in order.
+            self._hook_queue = queue.Queue()
+            threading.Thread(target=self._hook_worker, args=(hook, self.bound_node), daemon=True).start()
+        self._hook_queue.put(state)
 
-        def run() -> None:
+    def _hook_worker(self, hook: Path, node: str) -> None:
+        while True:
+            state = self._hook_queue.get()
             try:
                 res = subprocess.run([str(hook), "power", node, state], capture_output=True,
                                      text=True, timeout=300)
@@ -452,8 +462,6 @@ class BMC:
                 line = f"{now_iso()} {node} {state}: {exc}"
             with self.lock:
                 self.hook_log.append(line)
-
-        threading.Thread(target=run, daemon=True).start()
 
     # -------------------------------------------------------------- lab state
     def lab_state(self) -> dict:

@@ -24,9 +24,10 @@ from .server import Fleet
 from .tree import shared_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-# HPE's mockup links ~600 log entries, schema and registry files; a sample of each keeps a
+# HPE's mockup links ~600 log entries, schema and registry files and telemetry; a sample of each keeps a
 # run within minutes (the validator still fetches every other resource).
-COLLECTION_LIMIT = ["LogEntry", "5", "JsonSchemaFile", "10", "MessageRegistryFile", "10"]
+COLLECTION_LIMIT = ["LogEntry", "5", "JsonSchemaFile", "10", "MessageRegistryFile", "10",
+                    "MetricReport", "2", "MetricDefinition", "5", "MetricReportDefinition", "5"]
 COUNTS = re.compile(r"\|\s*(\d+)\s*\|\s*(\d+)\s*\|\s*(\d+)\s*\|\s*(\d+)\s*\|")
 
 

@@ -46,6 +46,14 @@ def clean(path: str, body: dict, exists: Callable[[str], bool], renames: dict[st
         # URIs into resources that were never recorded (sensors, registry files) are left out.
         if k in ("DataSourceUri", "Uri") and isinstance(v, str) and v.startswith(ROOT) and not exists(v):
             return _DROP
+        if isinstance(v, dict) and set(v) == {"@odata.id"} and k != "@odata.id":
+            target = v["@odata.id"]
+            if isinstance(target, str) and target.startswith(ROOT) and "#" not in target and not exists(target):
+                return _DROP
+        if k == "Batteries" and isinstance(v, list):      # iLO links the chassis itself as a battery
+            return [b for b in v if "/Batteries/" in str(b.get("@odata.id", ""))] or _DROP
+        if k == "ManagementAddressMAC" and v == "":       # LLDP neighbour without one: absent, not ""
+            return _DROP
         return v
 
     body = _rename_key(_walk(body, fix), "MeasurmentType", "MeasurementType")  # typo in the DMTF mockup
@@ -79,7 +87,7 @@ def clean(path: str, body: dict, exists: Callable[[str], bool], renames: dict[st
     for name, spec in (body.get("Actions") or {}).items():
         if name.startswith("#") and isinstance(spec, dict) and "target" in spec:
             want = f"{base}/Actions/{name[1:]}"
-            if spec["target"].rstrip("/").lower() != want.lower():
+            if spec["target"].rstrip("/") != want:
                 spec["target"] = want
     return body
 

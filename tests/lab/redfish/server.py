@@ -322,6 +322,14 @@ class BMCServer(socketserver.ThreadingMixIn, HTTPServer):
     allow_reuse_address = True
     request_queue_size = 64
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that hang up mid-handshake (port probes, curl -k checks) are routine, not tracebacks.
+        import sys
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ssl.SSLError, ConnectionError, TimeoutError, OSError)):
+            return
+        super().handle_error(request, client_address)
+
     def __init__(self, bmc: BMC, ctx: ssl.SSLContext) -> None:
         self.bmc = bmc
         super().__init__(("127.0.0.1", bmc.port), Handler)

@@ -56,6 +56,7 @@ class Tree:
         self.name = name
         self._files: dict[str, Path] = {}
         self._paths: dict[str, str] = {}
+        self._error_cache: dict[str, bool] = {}
         self._bodies: dict[str, dict] = {}
         self._deleted: set[str] = set()
         self._patches: dict[str, dict] = {}
@@ -94,7 +95,9 @@ class Tree:
             body = copy.deepcopy(self._bodies[key])
         elif key in self._files:
             with open(self._files[key], encoding="utf-8") as fh:
-                body = hygiene.clean(self._paths[key], json.load(fh), lambda p: norm(p) in self._files, {})
+                raw = json.load(fh)
+            # a mockup may have recorded the error a resource returned: it does not exist
+            body = None if set(raw) == {"error"} else hygiene.clean(self._paths[key], raw, self.has, {})
         elif self.base is not None:
             base = self.base.get(key)
             body = copy.deepcopy(base) if base is not None else None
@@ -103,8 +106,22 @@ class Tree:
         if key in self._patches:
             body = merge_patch(body or {}, self._patches[key])
         if body is not None and self.renames:
-            body = hygiene.clean(body.get("@odata.id", key), body, lambda p: self.get(p) is not None, self.renames)
+            body = hygiene.clean(body.get("@odata.id", key), body, self.has, self.renames)
         return body
+
+    def has(self, path: str) -> bool:
+        """Cheap existence test used while a resource loads (must not recurse into get())."""
+        key = norm(path)
+        if key in self._deleted or any(key.startswith(d + "/") for d in self._deleted):
+            return False
+        if key in self._bodies or key in self._patches:
+            return True
+        if key in self._files:
+            if key not in self._error_cache:
+                with open(self._files[key], encoding="utf-8") as fh:
+                    self._error_cache[key] = set(json.load(fh)) == {"error"}
+            return not self._error_cache[key]
+        return self.base.has(key) if self.base is not None else False
 
     def keys(self) -> Iterator[str]:
         seen = set()
