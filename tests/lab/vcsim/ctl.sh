@@ -69,6 +69,14 @@ json.dump(out, open(sys.argv[2], "w"), indent=2)
 PY
 }
 
+# Several test sessions share one lab: serialise up/down so two callers never
+# start two servers on one port or stop one while the other starts it.
+mkdir -p "$state"
+if [ "${1:-status}" = up ] || [ "${1:-status}" = down ]; then
+  exec 9>"$state/ctl.lock"
+  flock -w 300 9
+fi
+
 case "${1:-status}" in
   build) build ;;
   up)
@@ -79,9 +87,9 @@ case "${1:-status}" in
     mkdir -p "$state"; rm -f "$state/ready.json"
     VCSIM_USERNAME="$user" VCSIM_PASSWORD="$pass" setsid "$bin" \
       -listen "127.0.0.1:$port" \
-      -tlscert "$REFORGE_LAB_DIR/pki/server.pem" -tlskey "$REFORGE_LAB_DIR/pki/server.key" \
+      -tlscert "$REFORGE_LAB_DIR/pki/server.pem" -tlskey "$REFORGE_LAB_DIR/pki/server.key" -tlsca "$ca" \
       -datastore-dir "$state/datastore" -ready-file "$state/ready.json" \
-      > "$state/vcsim.log" 2>&1 < /dev/null &
+      > "$state/vcsim.log" 2>&1 < /dev/null 9>&- &
     echo $! > "$pidf"
     # ~15 ms per extra VM on this machine; allow for a loaded one.
     for _ in $(seq 1 $((300 + ${VCSIM_EXTRA_VMS:-0} * 2))); do

@@ -366,3 +366,24 @@ def test_storage_summary_reports_allocated_not_apparent_size(si):
     storage = find_vm(si, "db01").summary.storage
     assert storage.committed < 64 * MiB  # seeded data, not 2 TiB of sparse file
     assert storage.uncommitted > 2 * TiB
+
+
+def test_tier_tags_through_the_rest_api(vc, si):
+    """vSphere tags (vAPI /rest): category reforge.tier, one tag per VM."""
+    import base64  # pylint: disable=import-outside-toplevel
+    import json  # pylint: disable=import-outside-toplevel
+    auth = base64.b64encode(b"user:pass").decode()
+    status, dummy, body = vc.request("POST", "/rest/com/vmware/cis/session", headers={"Authorization": "Basic " + auth})
+    assert status == 200
+    token = {"vmware-api-session-id": json.loads(body)["value"], "Content-Type": "application/json"}
+    db01 = find_vm(si, "db01")._moId  # pylint: disable=protected-access
+    status, dummy, body = vc.request(
+        "POST", "/rest/com/vmware/cis/tagging/tag-association?~action=list-attached-tags",
+        json.dumps({"object_id": {"id": db01, "type": "VirtualMachine"}}).encode(), token)
+    assert status == 200
+    tag_ids = json.loads(body)["value"]
+    assert len(tag_ids) == 1
+    status, dummy, body = vc.request("GET", f"/rest/com/vmware/cis/tagging/tag/id:{tag_ids[0]}", headers=token)
+    tag = json.loads(body)["value"]
+    status, dummy, body = vc.request("GET", f"/rest/com/vmware/cis/tagging/category/id:{tag['category_id']}", headers=token)
+    assert (json.loads(body)["value"]["name"], tag["name"]) == ("reforge.tier", "tier1")

@@ -119,10 +119,12 @@ func pattern(p []byte, vm string, key int32, off int64) {
 
 type inventory struct {
 	DC, Cluster, Datastore string
+	Tiers                  map[types.ManagedObjectReference]string
 }
 
 func buildInventory(ctx context.Context, c *vim25.Client, l *Lab, dsDir string, extra int) (*inventory, error) {
-	inv := &inventory{DC: "lab-dc", Cluster: "lab-cluster", Datastore: "datastore1"}
+	inv := &inventory{DC: "lab-dc", Cluster: "lab-cluster", Datastore: "datastore1",
+		Tiers: map[types.ManagedObjectReference]string{}}
 	finder := find.NewFinder(c, false)
 	dc, err := finder.DefaultDatacenter(ctx)
 	if err != nil {
@@ -184,9 +186,11 @@ func buildInventory(ctx context.Context, c *vim25.Client, l *Lab, dsDir string, 
 	}
 	for i, spec := range labVMs(extra) {
 		host := hosts[i%len(hosts)]
-		if err := createVM(ctx, c, l, folders.VmFolder, pool, host, ds, inv.Datastore, networks, cfm, fields, spec); err != nil {
+		ref, err := createVM(ctx, c, l, folders.VmFolder, pool, host, ds, inv.Datastore, networks, cfm, fields, spec)
+		if err != nil {
 			return nil, fmt.Errorf("%s: %w", spec.Name, err)
 		}
+		inv.Tiers[ref] = spec.Tier
 	}
 	return inv, nil
 }
@@ -257,12 +261,13 @@ func buildNetworks(ctx context.Context, c *vim25.Client, finder *find.Finder, fo
 
 func createVM(ctx context.Context, c *vim25.Client, l *Lab, folder *object.Folder, pool *object.ResourcePool,
 	host *object.HostSystem, ds types.ManagedObjectReference, dsName string,
-	networks map[string]object.NetworkReference, cfm *object.CustomFieldsManager, fields map[string]int32, spec vmSpec) error {
+	networks map[string]object.NetworkReference, cfm *object.CustomFieldsManager, fields map[string]int32, spec vmSpec) (types.ManagedObjectReference, error) {
+	var none types.ManagedObjectReference
 
 	var devices object.VirtualDeviceList
 	scsi, err := devices.CreateSCSIController("pvscsi")
 	if err != nil {
-		return err
+		return none, err
 	}
 	devices = append(devices, scsi)
 	ctrl := scsi.(types.BaseVirtualController)
@@ -290,15 +295,15 @@ func createVM(ctx context.Context, c *vim25.Client, l *Lab, folder *object.Folde
 	for j, n := range spec.NICs {
 		net, ok := networks[n.Network]
 		if !ok {
-			return fmt.Errorf("no network %s", n.Network)
+			return none, fmt.Errorf("no network %s", n.Network)
 		}
 		backing, err := net.EthernetCardBackingInfo(ctx)
 		if err != nil {
-			return err
+			return none, err
 		}
 		nic, err := devices.CreateEthernetCard("vmxnet3", backing)
 		if err != nil {
-			return err
+			return none, err
 		}
 		card := nic.(types.BaseVirtualEthernetCard).GetVirtualEthernetCard()
 		card.Key = int32(4000 + j)
@@ -308,7 +313,7 @@ func createVM(ctx context.Context, c *vim25.Client, l *Lab, folder *object.Folde
 	}
 	change, err := devices.ConfigSpec(types.VirtualDeviceConfigSpecOperationAdd)
 	if err != nil {
-		return err
+		return none, err
 	}
 	cfg := types.VirtualMachineConfigSpec{
 		Name: spec.Name, GuestId: spec.GuestID, Firmware: spec.Firmware,
@@ -325,11 +330,11 @@ func createVM(ctx context.Context, c *vim25.Client, l *Lab, folder *object.Folde
 	}
 	task, err := folder.CreateVM(ctx, cfg, pool, host)
 	if err != nil {
-		return err
+		return none, err
 	}
 	info, err := task.WaitForResult(ctx, nil)
 	if err != nil {
-		return err
+		return none, err
 	}
 	ref := info.Result.(types.ManagedObjectReference)
 	vm := object.NewVirtualMachine(c, ref)
@@ -368,16 +373,16 @@ func createVM(ctx context.Context, c *vim25.Client, l *Lab, folder *object.Folde
 		l.fixStorage(simVM)
 	})
 	if err != nil {
-		return err
+		return none, err
 	}
 	if spec.PowerOn {
 		if err := waitTask(vm.PowerOn(ctx)); err != nil {
-			return err
+			return none, err
 		}
 	}
 	if spec.Snapshot != "" {
 		if err := waitTask(vm.CreateSnapshot(ctx, spec.Snapshot, "taken before the migration was planned", false, false)); err != nil {
-			return err
+			return none, err
 		}
 	}
 	for name, val := range map[string]string{"reforge.tier": spec.Tier, "reforge.depends_on": spec.DependsOn} {
@@ -385,10 +390,10 @@ func createVM(ctx context.Context, c *vim25.Client, l *Lab, folder *object.Folde
 			continue
 		}
 		if err := cfm.Set(ctx, ref, fields[name], val); err != nil {
-			return err
+			return none, err
 		}
 	}
-	return nil
+	return ref, nil
 }
 
 // rdmBacking is a physical-mode raw device mapping like a SAN LUN passed to

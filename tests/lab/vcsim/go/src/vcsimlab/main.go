@@ -43,6 +43,7 @@ func main() {
 	listen := flag.String("listen", envStr("VCSIM_LISTEN", "127.0.0.1:18443"), "address to serve HTTPS on")
 	cert := flag.String("tlscert", os.Getenv("VCSIM_TLS_CERT"), "PEM certificate")
 	key := flag.String("tlskey", os.Getenv("VCSIM_TLS_KEY"), "PEM key")
+	caFile := flag.String("tlsca", os.Getenv("VCSIM_TLS_CA"), "CA of the certificate (to tag VMs through our own REST API)")
 	dsDir := flag.String("datastore-dir", envStr("VCSIM_DATASTORE_DIR", "vcsim-datastore"), "directory backing datastore1 (wiped at start)")
 	user := flag.String("username", envStr("VCSIM_USERNAME", "user"), "login user")
 	pass := flag.String("password", envStr("VCSIM_PASSWORD", "pass"), "login password")
@@ -98,11 +99,18 @@ func main() {
 	}
 	m.Service.TLS = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 	m.Service.Listen = &url.URL{Host: *listen, User: url.UserPassword(*user, *pass)}
+	m.Service.RegisterEndpoints = true // vapi: /rest tagging
 	srv := m.Service.NewServer()
 	l.stock = srv.Config.Handler
 	// Put the extension in front of the simulator's mux; no request has
 	// been served yet, the listener was opened a moment ago.
 	srv.Config.Handler = l
+	if *caFile != "" {
+		sdk := &url.URL{Scheme: "https", Host: *listen, Path: "/sdk"}
+		if err := tagTiers(ctx, sdk, *caFile, *user, *pass, inv.Tiers); err != nil {
+			log.Fatalf("tags: %v", err)
+		}
+	}
 
 	desc := map[string]interface{}{
 		"url":           fmt.Sprintf("https://%s/sdk", *listen),
