@@ -23,13 +23,23 @@ DISKS_PER_NODE=2
 DISK_SIZE="${REFORGE_LAB_NODE_DISK_SIZE:-8G}"
 REPO_IN_NODE=/srv/reforge-lab-apt
 BOOT_TIMEOUT=90
+# Podman refuses a runroot longer than 50 characters, and its run state must
+# not survive a host reboot: keep it under /run, named by a hash of the lab
+# dir. A lab started before this (run state under .lab) keeps its own until
+# `down`.
+# (Podman's database also pins tmp_dir.)
+if [ -d "$STATE/podman/run" ]; then
+  RUNROOT="$STATE/podman/run" PODMAN_TMP="$STATE/podman/tmp"
+else
+  RUNROOT="/run/reforge-lab/$(printf '%s' "$STATE" | sha256sum | cut -c1-12)" PODMAN_TMP="$RUNROOT/tmp"
+fi
 
 # Podman with a private store and config: nothing under /etc or /var/lib/containers.
 # fd 9 (the lab lock) is closed for podman: conmon outlives the call and
 # would hold the lock forever.
 pm() {
   CONTAINERS_CONF="$STATE/containers.conf" podman --root "$STATE/podman/root" \
-    --runroot "$STATE/podman/run" --storage-driver overlay "$@" 9>&-
+    --runroot "$RUNROOT" --storage-driver overlay "$@" 9>&-
 }
 
 # up/down/power change shared state (bridges, loops, containers): one at a
@@ -41,7 +51,7 @@ lock() {
 }
 
 write_containers_conf() {
-  mkdir -p "$STATE/podman/tmp"
+  mkdir -p "$PODMAN_TMP"
   # The two fixes this host needs (research/lab.md): limits at or below the
   # host's hard limits (no CAP_SYS_RESOURCE), and runc (crun 1.8 refuses
   # cgroup v1 hybrid). cgroupfs: the host's PID 1 is not systemd.
@@ -52,7 +62,7 @@ default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
 runtime = "runc"
 cgroup_manager = "cgroupfs"
 events_logger = "file"
-tmp_dir = "$STATE/podman/tmp"
+tmp_dir = "$PODMAN_TMP"
 hooks_dir = ["$STATE/hooks"]
 EOF
   # A node that stops by itself (poweroff inside, crash) must drop off the
@@ -253,13 +263,13 @@ write_json() {
   done
   jq -n --argjson nodes "[$(IFS=,; echo "${nodes[*]}")]" --arg img "$image" --arg repo "$repo" --arg boot "$3" \
     --arg rin "$REPO_IN_NODE" --arg key "$SSH_KEY" --arg ctl "$REPO_ROOT/tests/lab/nodes/ctl.sh" \
-    --arg mb $MGMT_BR --arg ha "$HOST_ADDR/24" --arg sb $STOR_BR --arg st "$STATE" '{
+    --arg mb $MGMT_BR --arg ha "$HOST_ADDR/24" --arg sb $STOR_BR --arg st "$STATE" --arg rr "$RUNROOT" '{
       nodes: $nodes, ssh_key: $key, image: $img,
       bridge: {management: {name: $mb, host_address: $ha, network: "10.250.0.0/24"},
                storage: {name: $sb, network: "10.250.1.0/24", host_address: null}},
       apt_repo: {host_path: ($st + "/apt"), cache_path: $repo, node_path: $rin, source: ("deb [trusted=yes] file:" + $rin + " ./")},
       power_hook: ($ctl + " power <node> on|off|shutdown|status"),
-      podman: ("CONTAINERS_CONF=" + $st + "/containers.conf podman --root " + $st + "/podman/root --runroot " + $st + "/podman/run"),
+      podman: ("CONTAINERS_CONF=" + $st + "/containers.conf podman --root " + $st + "/podman/root --runroot " + $rr),
       boot_seconds: ($boot | tonumber)}' > "$REFORGE_LAB_DIR/nodes.json.tmp"
   mv "$REFORGE_LAB_DIR/nodes.json.tmp" "$REFORGE_LAB_DIR/nodes.json"
 }
@@ -316,11 +326,14 @@ cmd_down() {
   fi
   ip link del $MGMT_BR 2>/dev/null || true
   ip link del $STOR_BR 2>/dev/null || true
-  # Node state goes (disks, containers); the imported image (private podman
+  # Node state goes (disks, containers, podman's run state and container
+  # database, which records the runroot); the imported image (private podman
   # store) and the machine-level image/apt caches stay for the next `up`.
   if [ -d "$STATE" ]; then
     find "$STATE" -mindepth 1 -maxdepth 1 ! -name podman ! -name containers.conf -exec rm -rf {} +
+    rm -rf "$STATE/podman/run" "$STATE/podman/tmp" "$STATE/podman/root/libpod/bolt_state.db"
   fi
+  rm -rf "$RUNROOT"
   rm -f "$REFORGE_LAB_DIR/nodes.json"
 }
 

@@ -226,3 +226,35 @@ def test_reboot_inside_comes_back(scratch):
                     and ssh(scratch, "ps -o lstart= -p 1", check=False).stdout not in ("", started),
                     60, "the node to come back from reboot")
     assert power(scratch) == "on", f"back after {took:.1f}s"
+
+
+def test_up_down_cycle_in_a_private_network_namespace(tmp_path):
+    """A whole second lab (1 node) in its own network and mount namespace, so
+    the shared one is left alone: cold up, idempotent up, down leaves no
+    links, namespaces, loops or nodes behind, and up works again after down."""
+    script = textwrap.dedent(f"""\
+        set -euo pipefail
+        mount -t tmpfs tmpfs /run/netns 2>/dev/null || {{ mkdir -p /run/netns; mount -t tmpfs tmpfs /run/netns; }}
+        ip link set lo up
+        export REFORGE_LAB_DIR={tmp_path}/lab REFORGE_LAB_NODES=1
+        ctl={CTL}
+        $ctl up
+        id1=$(jq -r .podman $REFORGE_LAB_DIR/nodes.json)
+        before=$(eval "$id1 inspect -f '{{{{.Id}}}} {{{{.State.StartedAt}}}}' node1")
+        $ctl up
+        [ "$(eval "$id1 inspect -f '{{{{.Id}}}} {{{{.State.StartedAt}}}}' node1")" = "$before" ] || {{ echo "up recreated node1"; exit 1; }}
+        ssh -q -i $REFORGE_LAB_DIR/ssh/id_ed25519 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \\
+            root@10.250.0.11 systemctl is-system-running
+        $ctl down
+        if $ctl status; then echo "status says up after down"; exit 1; fi
+        [ -z "$(ip -o link show | grep -v ': lo:')" ] || {{ echo "links left"; ip -o link; exit 1; }}
+        [ -z "$(ls /run/netns)" ] || {{ echo "netns left"; exit 1; }}
+        ! losetup -a | grep -q "$REFORGE_LAB_DIR" || {{ echo "loops left"; exit 1; }}
+        [ ! -e $REFORGE_LAB_DIR/nodes.json ]
+        $ctl up
+        $ctl down
+        echo cycle-ok
+        """)
+    res = run("unshare", "--net", "--mount", "--propagation", "private", "bash", "-c", script, timeout=900)
+    assert res.stdout.strip().splitlines()[-1] == "cycle-ok"
+    assert "running" in res.stdout
