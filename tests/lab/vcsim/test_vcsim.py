@@ -387,3 +387,17 @@ def test_tier_tags_through_the_rest_api(vc, si):
     tag = json.loads(body)["value"]
     status, dummy, body = vc.request("GET", f"/rest/com/vmware/cis/tagging/category/id:{tag['category_id']}", headers=token)
     assert (json.loads(body)["value"]["name"], tag["name"]) == ("reforge.tier", "tier1")
+
+
+def test_clone_carries_the_guest_data(vc, si, new_vm):
+    vm = new_vm([GiB], power_on=False)
+    vc.write(vm.name, 2000, 5 * BLOCK, b"Z" * BLOCK)
+    task = vm.CloneVM_Task(folder=vm.parent, name=vm.name + "-clone",
+                           spec=vim.vm.CloneSpec(location=vim.vm.RelocateSpec(), powerOn=False))
+    WaitForTask(task)
+    clone = task.info.result
+    try:
+        assert vc.read(clone.name, 2000, 5 * BLOCK, BLOCK) == b"Z" * BLOCK
+        assert vc.disk_info(clone.name, 2000)["allocated_blocks"] == 1
+    finally:
+        destroy_vm(clone)

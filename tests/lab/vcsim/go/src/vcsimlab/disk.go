@@ -166,9 +166,41 @@ func (d *Disk) newBase(descriptor string) error {
 		return err
 	}
 	lv := &Level{Descriptor: descriptor, Data: data, file: f, blocks: blockSet{}}
+	// A file that already holds data (a clone's copy, a disk uploaded
+	// through /folder before the VM used it) keeps it: its allocated
+	// extents become the level's blocks.
+	if err := markAllocated(f, d.Capacity, lv.blocks); err != nil {
+		f.Close()
+		return err
+	}
 	d.levels = []*Level{lv}
 	return d.writeDescriptor(lv, nil)
 }
+
+// markAllocated adds the 64 KiB blocks holding data in f (SEEK_DATA/SEEK_HOLE).
+func markAllocated(f *os.File, size int64, blocks blockSet) error {
+	fd := int(f.Fd())
+	for pos := int64(0); pos < size; {
+		start, err := syscall.Seek(fd, pos, seekData)
+		if err != nil {
+			return nil // ENXIO: no data after pos
+		}
+		end, err := syscall.Seek(fd, start, seekHole)
+		if err != nil {
+			return err
+		}
+		for b := start / BlockSize; b*BlockSize < end; b++ {
+			blocks.add(b)
+		}
+		pos = end
+	}
+	return nil
+}
+
+const (
+	seekData = 3 // SEEK_DATA (Linux)
+	seekHole = 4 // SEEK_HOLE
+)
 
 func (d *Disk) writeDescriptor(lv, parent *Level) error {
 	sectors := d.Capacity / 512
@@ -560,4 +592,24 @@ func allocatedBytes(path string) (int64, bool) {
 		return 0, false
 	}
 	return st.Blocks * 512, true
+}
+
+// CopyTo writes the current guest view's allocated blocks into dst.
+func (d *Disk) CopyTo(dst *Disk) error {
+	d.mu.Lock()
+	blocks := d.allocatedLocked(d.levels).sorted(0, d.Capacity/BlockSize+1)
+	d.mu.Unlock()
+	buf := make([]byte, BlockSize)
+	for _, b := range blocks {
+		if (b+1)*BlockSize > dst.Capacity {
+			break
+		}
+		if err := d.Read(buf, b*BlockSize); err != nil {
+			return err
+		}
+		if err := dst.Write(buf, b*BlockSize); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -498,3 +498,24 @@ func (l *Lab) forgetVM(moid string) {
 		}
 	}
 }
+
+// copyDisks copies each disk's current guest view (allocated blocks only)
+// from src to the disk with the same key in dst.
+func (l *Lab) copyDisks(src, dst *simulator.VirtualMachine) {
+	to := map[int32]*Disk{}
+	simulator.Map.WithLock(dst, func() {
+		for _, vd := range l.vmDisks(dst) {
+			to[vd.dev.Key] = vd.disk
+		}
+	})
+	for _, vd := range l.vmDisks(src) {
+		d := to[vd.dev.Key]
+		if d == nil {
+			continue
+		}
+		if err := vd.disk.CopyTo(d); err != nil {
+			log.Printf("lab: clone %s -> %s: %v", src.Name, dst.Name, err)
+		}
+	}
+	simulator.Map.WithLock(dst, func() { l.fixStorage(dst) })
+}

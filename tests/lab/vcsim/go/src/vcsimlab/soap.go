@@ -152,6 +152,17 @@ func (l *Lab) serveSDK(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		l.copyOut(w, rec)
+	case "CloneVM_Task":
+		// vcsim gives a clone empty disks; a clone has the source's data.
+		req := method.Body.(*types.CloneVM_Task)
+		rec := l.forward(r, body)
+		if t := l.succeededTask(rec); t != nil {
+			ref, _ := t.Info.Result.(types.ManagedObjectReference)
+			if src, dst := vmByRef(req.This), vmByRef(ref); src != nil && dst != nil {
+				l.copyDisks(src, dst)
+			}
+		}
+		l.copyOut(w, rec)
 	case "Destroy_Task":
 		req := method.Body.(*types.Destroy_Task)
 		rec := l.forward(r, body)
