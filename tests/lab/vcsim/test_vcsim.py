@@ -401,3 +401,15 @@ def test_clone_carries_the_guest_data(vc, si, new_vm):
         assert vc.disk_info(clone.name, 2000)["allocated_blocks"] == 1
     finally:
         destroy_vm(clone)
+
+
+def test_virtual_disk_manager_tasks_can_be_waited_on(si):
+    """vcsim 0.24 set the VirtualDiskManager as TaskInfo.entity; pyvmomi could not decode it."""
+    dc = si.content.rootFolder.childEntity[0]
+    vdm = si.content.virtualDiskManager
+    name = f"[datastore1] batch01/t-{uuid.uuid4().hex[:8]}.vmdk"
+    spec = vim.VirtualDiskManager.FileBackedVirtualDiskSpec(diskType="thin", adapterType="lsiLogic", capacityKb=1024)
+    task = vdm.CreateVirtualDisk_Task(name=name, datacenter=dc, spec=spec)
+    WaitForTask(task)
+    assert task.info.state == "success" and task.info.entity is None
+    WaitForTask(vdm.DeleteVirtualDisk_Task(name=name, datacenter=dc))
