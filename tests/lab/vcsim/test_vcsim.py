@@ -413,3 +413,39 @@ def test_virtual_disk_manager_tasks_can_be_waited_on(si):
     WaitForTask(task)
     assert task.info.state == "success" and task.info.entity is None
     WaitForTask(vdm.DeleteVirtualDisk_Task(name=name, datacenter=dc))
+
+
+def test_extra_vms_for_scale_tests(vc, repo_root, tmp_path):
+    """VCSIM_EXTRA_VMS adds low-priority batch VMs; a second server on a free port."""
+    import json  # pylint: disable=import-outside-toplevel
+    import socket  # pylint: disable=import-outside-toplevel
+    import subprocess  # pylint: disable=import-outside-toplevel
+    import time  # pylint: disable=import-outside-toplevel
+    binary = subprocess.run([str(repo_root / "tests/lab/vcsim/ctl.sh"), "build"], check=True,
+                            capture_output=True, text=True).stdout.strip()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    pki = os.path.dirname(vc.info["ca"])
+    ready = tmp_path / "ready.json"
+    proc = subprocess.Popen([binary, "-listen", f"127.0.0.1:{port}", "-tlscert", f"{pki}/server.pem",
+                             "-tlskey", f"{pki}/server.key", "-datastore-dir", str(tmp_path / "ds"),
+                             "-ready-file", str(ready), "-extra-vms", "40"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        info = dict(vc.info, **json.loads(ready.read_text()))
+        info["port"] = port
+        other = VcsimLab(info)
+        si = other.connect()
+        content = si.RetrieveContent()
+        view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+        names = {v.name for v in view.view}
+        assert len(names) == 9 + 40 and "batch43" in names
+        assert other.disk_info("batch43", 2000)["allocated_blocks"] == 1
+        other.disconnect(si)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
