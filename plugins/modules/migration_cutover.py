@@ -16,16 +16,20 @@ description:
   - O(method=libvirt) defines and starts the domain with C(virsh) on the host the task runs on (delegate to a
     cluster node). O(method=qemu) boots the converted disks directly under QEMU (TCG where KVM is unavailable)
     with the disks opened copy-on-write, for a boot check where no libvirt runs; the domain XML is still written.
-author: reforge.hci contributors
+author:
+  - reforge.hci contributors (!UNKNOWN)
 version_added: 0.1.0
 extends_documentation_fragment:
   - reforge.hci.vsphere
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
     details: Returns the domain XML and the NIC mapping; nothing is powered off.
   diff_mode:
     support: full
+  platform:
+    platforms: posix
 options:
   vm:
     description: Name of the VM.
@@ -48,7 +52,7 @@ options:
     choices: [raw, qcow2]
     default: raw
   network_map:
-    description: Port group name → C({bridge: <name>, vlan: <id>}). Every NIC's port group must be mapped.
+    description: "Port group name to C({bridge: <name>, vlan: <id>}). Every NIC's port group must be mapped."
     type: dict
     required: true
   domain_dir:
@@ -149,7 +153,8 @@ def body(module):
     conn = connect(module)
     try:
         facts = vmops.vm_facts(conn, vmops.find_vm(conn, p["vm"]))
-        cutover = Cutover(conn, p["vm"], targets_from_params(p, facts), p["journal_dir"], CopySettings(streams=p["streams"], throttle_mbps=p["throttle_mb_s"] or None),
+        settings = CopySettings(streams=p["streams"], throttle_mbps=p["throttle_mb_s"] or None)
+        cutover = Cutover(conn, p["vm"], targets_from_params(p, facts), p["journal_dir"], settings,
                           p["network_map"], p["domain_dir"], method=p["method"], libvirt_uri=p["libvirt_uri"],
                           alive_pattern=p["alive_pattern"], alive_timeout=p["alive_timeout"], verify_policy=p["verify"],
                           guest_shutdown_timeout=p["guest_shutdown_timeout"], qemu_memory_mb=p["qemu_memory_mb"])

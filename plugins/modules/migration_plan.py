@@ -9,17 +9,22 @@ module: migration_plan
 short_description: Plan migration waves from tiers, RTO/RPO, dependencies, windows and measured change rates
 description:
   - Groups VMs into waves (dependencies such as database before application first; tier-1 warm VMs and
-    low-priority batch VMs never share a wave; at most O(max_vms_per_wave) VMs and O(max_bytes_per_wave) bytes
+    low-priority batch VMs never share a wave; at most C(max_vms_per_wave) VMs and C(max_bytes_per_wave) bytes
     per wave), gives each wave a maintenance window, and estimates each VM's cutover downtime from its measured
     change rate (bytes changed per hour between incremental syncs, read from the sync journals) or a default.
   - Writes the plan as YAML the operator can edit to O(dest) and returns a readable report.
-author: reforge.hci contributors
+author:
+  - reforge.hci contributors (!UNKNOWN)
 version_added: 0.1.0
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: full
+  platform:
+    platforms: posix
 options:
   vms:
     description:

@@ -13,15 +13,19 @@ description:
     disks, guests that do not run on KVM, missing target capacity.
   - Warnings are CBT disabled or not yet effective, thin disks on NFS that read as fully allocated.
   - Reads only; nothing is changed on vCenter.
-author: reforge.hci contributors
+author:
+  - reforge.hci contributors (!UNKNOWN)
 version_added: 0.1.0
 extends_documentation_fragment:
   - reforge.hci.vsphere
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 options:
   names:
     description: VMs to check.

@@ -10,7 +10,7 @@ short_description: One sync of a vSphere VM's disks into raw, qcow2 or Ceph RBD 
 description:
   - The first sync copies every allocated extent (CBT C(changeId=*)); later ones copy the extents changed since the
     last committed changeId. A changeId that vSphere no longer accepts (Storage vMotion, disk growth, CBT reset)
-    falls back to a full allocated resync and says so in RV(warnings).
+    falls back to a full allocated resync and says so in RV(sync_warnings).
   - Takes a snapshot so the base disk is frozen, reads it over the datastore C(/folder) HTTP endpoint with
     several parallel Range streams (no VDDK), writes the target at the same offsets (zero chunks become holes or
     discards), flushes, commits the new changeId to the journal and removes the snapshot.
@@ -18,16 +18,20 @@ description:
   - Meant to be delegated to a cluster node with access to the target, so the data does not pass through the
     Ansible controller. The node needs Python 3 with pyvmomi and requests (Debian C(python3-pyvmomi),
     C(python3-requests)); C(python3-rbd) for RBD targets, C(qemu-utils) for qcow2 targets.
-author: reforge.hci contributors
+author:
+  - reforge.hci contributors (!UNKNOWN)
 version_added: 0.1.0
 extends_documentation_fragment:
   - reforge.hci.vsphere
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
     details: Reports whether the next sync is full or incremental and the committed state; takes no snapshot.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 options:
   vm:
     description: Name of the VM.
@@ -40,7 +44,7 @@ options:
   targets:
     description:
       - Target per disk, keyed by device key (C("2000")), disk label or position (C("0")).
-      - Each is C({format: raw|qcow2, path: ...}) or C({format: rbd, pool: ..., image: ..., conffile: ...}).
+      - "Each is C({format: raw|qcow2, path: ...}) or C({format: rbd, pool: ..., image: ..., conffile: ...})."
     type: dict
     default: {}
   target_dir:

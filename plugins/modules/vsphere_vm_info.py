@@ -11,15 +11,19 @@ description:
   - Returns VMs with their tier tag (custom attribute C(tier)) and other custom attributes, disks (backing,
     capacity, datastore and its type, RDM/independent/shared), NICs (MAC, port group), guest OS, IP addresses,
     firmware, CBT state and snapshots.
-author: reforge.hci contributors
+author:
+  - reforge.hci contributors (!UNKNOWN)
 version_added: 0.1.0
 extends_documentation_fragment:
   - reforge.hci.vsphere
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 options:
   names:
     description: VM names to return; all VMs when empty.

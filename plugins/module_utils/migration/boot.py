@@ -73,7 +73,7 @@ class Virsh:
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         proc = subprocess.run(["virsh", "-c", self.uri] + list(args), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, universal_newlines=True)
+                              stderr=subprocess.PIPE, universal_newlines=True, check=False)
         if check and proc.returncode != 0:
             raise CutoverError("virsh %s failed: %s" % (args[0], proc.stderr.strip()))
         return proc

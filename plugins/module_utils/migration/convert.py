@@ -66,7 +66,7 @@ def domain_xml(facts: Dict[str, Any], disks: List[Dict[str, Any]], nics: List[Di
             ET.SubElement(el, "driver", name="qemu", type="raw", cache="writeback", discard="unmap")
             src = ET.SubElement(el, "source", protocol="rbd", name="%s/%s" % (disk["pool"], disk["image"]))
             for mon in disk.get("monitors") or []:
-                host, _, port = mon.partition(":")
+                host, dummy, port = mon.partition(":")
                 ET.SubElement(src, "host", name=host, port=port or "6789")
             if disk.get("secret_uuid"):
                 auth = ET.SubElement(el, "auth", username=disk.get("ceph_user", "libvirt"))

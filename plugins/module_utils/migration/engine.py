@@ -15,7 +15,7 @@ import concurrent.futures
 import json
 import os
 import time
-from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
+from typing import Any, Dict, List, Optional, Protocol, Tuple
 
 from ansible_collections.reforge.hci.plugins.module_utils.migration import extents as ext
 from ansible_collections.reforge.hci.plugins.module_utils.migration.journal import SyncJournal, atomic_write_json
@@ -164,11 +164,11 @@ def copy_extents(extents: List[ext.Extent], reader: SourceReader, writer: Target
             in_flight.add(pool.submit(_copy_one, read, reader, writer, settings, throttle))
             return True
 
-        for _ in range(window):
+        for dummy in range(window):
             if not submit_next():
                 break
         while in_flight:
-            finished, _ = concurrent.futures.wait(in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
+            finished, dummy = concurrent.futures.wait(in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
             for future in finished:
                 in_flight.discard(future)
                 try:

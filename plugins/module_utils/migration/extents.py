@@ -21,7 +21,7 @@ def normalize(extents: Iterable[Extent]) -> List[Extent]:
             out[-1][1] = max(out[-1][0] + out[-1][1], start + length) - out[-1][0]
         else:
             out.append([start, length])
-    return [(s, n) for s, n in out]
+    return list(map(tuple, out))
 
 
 def coalesce(extents: Iterable[Extent], max_gap: int, max_length: int) -> List[Extent]:
@@ -41,7 +41,7 @@ def coalesce(extents: Iterable[Extent], max_gap: int, max_length: int) -> List[E
                 out[-1][1] = merged
                 continue
         out.append([start, length])
-    return [(s, n) for s, n in out]
+    return list(map(tuple, out))
 
 
 def subtract(extents: Iterable[Extent], remove: Iterable[Extent]) -> List[Extent]:

@@ -26,6 +26,9 @@ DEFAULTS = {
 }
 
 
+PLAN_FIELDS = ("name", "tier", "mode", "depends_on", "rto_minutes", "rpo_minutes", "estimate", "fits_rto", "fits_rpo")
+
+
 def change_rate(syncs: List[Dict[str, Any]]) -> Optional[float]:
     """Bytes changed per hour from a journal's incremental syncs (changed bytes / time since the previous sync)."""
     rates = []
@@ -120,15 +123,16 @@ def plan(vms: List[Dict[str, Any]], settings: Optional[Dict[str, Any]] = None,
             "bytes": wave["bytes"],
             "cutover_order": wave["vms"],
             "estimated_downtime_seconds": max(m["estimate"]["downtime_seconds"] for m in members),
-            "vms": [{k: m.get(k) for k in ("name", "tier", "mode", "depends_on", "rto_minutes", "rpo_minutes",
-                                             "estimate", "fits_rto", "fits_rpo")} for m in members],
+            "vms": [{k: m.get(k) for k in PLAN_FIELDS} for m in members],
         })
-    problems = ["%s: estimated downtime %ss exceeds RTO %s min" % (v["name"], v["estimate"]["downtime_seconds"],
-                                                                  v["rto_minutes"])
-                for v in by_name.values() if not v["fits_rto"]]
-    problems += ["%s: incremental interval %sh exceeds RPO %s min" % (v["name"], conf["incremental_interval_hours"],
-                                                                     v["rpo_minutes"])
-                 for v in by_name.values() if not v["fits_rpo"]]
+    problems = []
+    for vm in by_name.values():
+        if not vm["fits_rto"]:
+            problems.append("%s: estimated downtime %ss exceeds RTO %s min"
+                            % (vm["name"], vm["estimate"]["downtime_seconds"], vm["rto_minutes"]))
+        if not vm["fits_rpo"]:
+            problems.append("%s: incremental interval %sh exceeds RPO %s min"
+                            % (vm["name"], conf["incremental_interval_hours"], vm["rpo_minutes"]))
     return {"settings": conf, "waves": out_waves, "problems": problems}
 
 

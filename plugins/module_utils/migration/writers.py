@@ -143,7 +143,8 @@ class Qcow2Writer(TargetWriter):
 
     @staticmethod
     def _run(argv: List[str]) -> str:
-        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                              check=False)
         # qemu-io reports per-command failures on its output and still exits 0.
         if proc.returncode != 0 or "failed" in proc.stdout.lower() or "error" in proc.stdout.lower():
             raise TargetWriteError("%s failed: %s" % (" ".join(argv[:2]), proc.stdout.strip()[-500:]))
@@ -194,7 +195,7 @@ class Qcow2Writer(TargetWriter):
             self._drain(flush=False)
         proc = subprocess.run(
             [self._qemu_io, "-f", "qcow2", "-r", "-c", "read -v %d %d" % (offset, length), self.path],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False)
         if proc.returncode != 0:
             raise TargetWriteError("qemu-io read failed: %s" % proc.stderr.strip())
         return _parse_qemu_io_dump(proc.stdout, length)

@@ -93,9 +93,11 @@ def test_cutover_boots_the_migrated_disk_under_qemu(vc, tmp_path):
 
 @pytest.mark.skipif(not shutil.which("qemu-system-x86_64"), reason="qemu-system-x86 (Debian) is not installed")
 def test_failed_cutover_rolls_back_and_powers_the_source_on(vc, tmp_path):
-    """batch01's disk holds no boot sector: the alive check fails and the source comes back."""
+    """batch01's guest wipes its boot sector: the alive check fails and the source comes back."""
     name = "batch01"
     conn = vc.connect()
+    key = vmops.vm_facts(conn, vmops.find_vm(conn, name))["disks"][0]["key"]
+    vc.write(name, key, 0, bytes(512))
     vmops.power_on(conn, vmops.find_vm(conn, name))
     proc, res = run_tasks(tmp_path, [_cutover_task(tmp_path, name, 5)], vc.info)
     cut = res["r_cut"]
