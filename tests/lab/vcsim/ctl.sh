@@ -60,6 +60,7 @@ out = {
     "username": "$user", "password": "$pass", "ca": "$ca",
     "datacenter": ready["datacenter"], "cluster": ready["cluster"],
     "datastore": ready["datastore"], "datastore_dir": ready["datastore_dir"],
+    "nfs_datastore": ready["nfs_datastore"], "nfs_datastore_dir": ready["nfs_datastore_dir"],
     "folder_url": "https://127.0.0.1:$port/folder",
     "lab_api": "https://127.0.0.1:$port/_lab",
     "cbt_window": ready["cbt_window"], "pid": ready["pid"],
@@ -105,7 +106,7 @@ case "${1:-status}" in
       kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
     fi
     rm -f "$pidf" "$REFORGE_LAB_DIR/vcsim.json"
-    rm -rf "$state/datastore" ;;
+    rm -rf "$state/datastore" "$state/nfs-ds01" ;;
   status) running && answers ;;
   *) echo "usage: $0 up|down|status|build" >&2; exit 2 ;;
 esac

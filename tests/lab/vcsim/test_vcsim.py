@@ -443,9 +443,29 @@ def test_extra_vms_for_scale_tests(vc, repo_root, tmp_path):
         content = si.RetrieveContent()
         view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
         names = {v.name for v in view.view}
-        assert len(names) == 9 + 40 and "batch43" in names
+        assert len(names) == 12 + 40 and "batch43" in names
         assert other.disk_info("batch43", 2000)["allocated_blocks"] == 1
         other.disconnect(si)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_shared_disk_nfs_and_unsupported_guest_vms(vc, si):
+    shared = find_vm(si, "shared01")
+    ctrl = next(d for d in shared.config.hardware.device if isinstance(d, vim.vm.device.VirtualSCSIController))
+    assert ctrl.sharedBus == "physicalSharing"
+    assert {d.backing.sharing for d in shared.config.hardware.device
+            if isinstance(d, vim.vm.device.VirtualDisk)} == {"sharingMultiWriter"}
+    assert find_vm(si, "sol01").config.guestId == "solaris11_64Guest"
+
+    nfs = find_vm(si, "nfs01")
+    disk = disk_by_key(nfs.config.hardware.device, 2000)
+    assert disk.backing.fileName.startswith("[nfs-ds01] ")
+    assert disk.backing.datastore.summary.type == "NFS"
+    snap = snapshot(nfs, "t-nfs")
+    try:
+        # Thin on NFS: ESXi cannot tell allocated areas, "*" is the whole disk.
+        assert changed_areas(nfs, snap, 2000, "*", 2 * GiB)[0] == [(0, 2 * GiB)]
+    finally:
+        WaitForTask(snap.RemoveSnapshot_Task(removeChildren=False))

@@ -52,7 +52,11 @@ func (d *Disk) QueryChanged(snap string, start int64, changeID string, window in
 	firstBlock, endBlock := start/BlockSize, (end+BlockSize-1)/BlockSize
 
 	var blocks []int64
-	if changeID == "*" {
+	if changeID == "*" && d.nfs {
+		for b := firstBlock; b < endBlock; b++ {
+			blocks = append(blocks, b)
+		}
+	} else if changeID == "*" {
 		blocks = d.allocatedLocked(levels).sorted(firstBlock, endBlock)
 	} else {
 		m := changeIDRe.FindStringSubmatch(changeID)

@@ -126,6 +126,7 @@ type Disk struct {
 	Capacity int64
 	dsDir    string // datastore root directory
 	dsName   string
+	nfs      bool // on NFS, ESXi cannot tell allocated areas: "*" is everything
 	levels   []*Level
 	deltaSeq int          // counter for delta file names (never reused)
 	window   atomic.Int64 // per-disk QueryChangedDiskAreas window (0 = lab default)

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"path/filepath"
 
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
@@ -41,6 +42,8 @@ type vmSpec struct {
 	NICs                                     []nicSpec
 	PowerOn, CBT                             bool
 	Snapshot                                 string // pre-existing snapshot name
+	Datastore                                string // default datastore1
+	SharedBus                                bool   // SCSI bus sharing + multi-writer disks
 }
 
 func seed(offsets ...int64) []Extent {
@@ -84,6 +87,23 @@ func labVMs(extra int) []vmSpec {
 			NICs:    []nicSpec{{"VM Network", "00:50:56:8a:00:61", "192.168.100.61"}},
 			PowerOn: true},
 	}
+	vms = append(vms,
+		// A two-node guest cluster's shared disk: preflight must refuse it.
+		vmSpec{Name: "shared01", GuestID: "windows2019srv_64Guest", Firmware: "efi", Tier: "tier2", CPUs: 2, MemoryMB: 8192,
+			Disks:   []diskSpec{{Capacity: 40 * GiB, Seed: seed(0)}, {Capacity: 10 * GiB, Seed: seed(0)}},
+			NICs:    []nicSpec{{"VM Network", "00:50:56:8a:00:71", "192.168.100.71"}},
+			PowerOn: true, SharedBus: true},
+		// Thin disk on NFS: "*" answers fully allocated, as ESXi does there.
+		vmSpec{Name: "nfs01", GuestID: "debian11_64Guest", Firmware: "bios", Tier: "tier3", CPUs: 1, MemoryMB: 1024,
+			Disks:   []diskSpec{{Capacity: 2 * GiB, Seed: seed(0)}},
+			NICs:    []nicSpec{{"VM Network", "00:50:56:8a:00:81", "192.168.100.81"}},
+			PowerOn: true, CBT: true, Datastore: "nfs-ds01"},
+		// A guest the KVM conversion does not support.
+		vmSpec{Name: "sol01", GuestID: "solaris11_64Guest", Firmware: "bios", Tier: "tier3", CPUs: 1, MemoryMB: 2048,
+			Disks:   []diskSpec{{Capacity: 16 * GiB, Seed: seed(0)}},
+			NICs:    []nicSpec{{"VM Network", "00:50:56:8a:00:91", "192.168.100.91"}},
+			PowerOn: false},
+	)
 	for i := 1; i <= 3+extra; i++ {
 		seeded := seed(0, 2*GiB)
 		if i > 3 {
@@ -122,7 +142,7 @@ type inventory struct {
 	Tiers                  map[types.ManagedObjectReference]string
 }
 
-func buildInventory(ctx context.Context, c *vim25.Client, l *Lab, dsDir string, extra int) (*inventory, error) {
+func buildInventory(ctx context.Context, c *vim25.Client, l *Lab, dsDir, nfsDir string, extra int) (*inventory, error) {
 	inv := &inventory{DC: "lab-dc", Cluster: "lab-cluster", Datastore: "datastore1",
 		Tiers: map[types.ManagedObjectReference]string{}}
 	finder := find.NewFinder(c, false)
@@ -145,7 +165,7 @@ func buildInventory(ctx context.Context, c *vim25.Client, l *Lab, dsDir string, 
 	if err != nil {
 		return nil, err
 	}
-	var ds types.ManagedObjectReference
+	datastores := map[string]types.ManagedObjectReference{}
 	for _, h := range hosts {
 		dss, err := h.ConfigManager().DatastoreSystem(ctx)
 		if err != nil {
@@ -155,7 +175,16 @@ func buildInventory(ctx context.Context, c *vim25.Client, l *Lab, dsDir string, 
 		if err != nil {
 			return nil, err
 		}
-		ds = d.Reference()
+		datastores[inv.Datastore] = d.Reference()
+		// vcsim names a NAS datastore after its local directory.
+		n, err := dss.CreateNasDatastore(ctx, types.HostNasVolumeSpec{
+			RemoteHost: "nas01.lab.example", RemotePath: "/export/vmware", LocalPath: nfsDir,
+			AccessMode: string(types.HostMountModeReadWrite), Type: string(types.HostFileSystemVolumeFileSystemTypeNFS),
+		})
+		if err != nil {
+			return nil, err
+		}
+		datastores[filepath.Base(nfsDir)] = n.Reference()
 	}
 
 	folders, err := dc.Folders(ctx)
@@ -186,12 +215,17 @@ func buildInventory(ctx context.Context, c *vim25.Client, l *Lab, dsDir string, 
 	}
 	for i, spec := range labVMs(extra) {
 		host := hosts[i%len(hosts)]
-		ref, err := createVM(ctx, c, l, folders.VmFolder, pool, host, ds, inv.Datastore, networks, cfm, fields, spec)
+		dsName := spec.Datastore
+		if dsName == "" {
+			dsName = inv.Datastore
+		}
+		ref, err := createVM(ctx, c, l, folders.VmFolder, pool, host, datastores[dsName], dsName, networks, cfm, fields, spec)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", spec.Name, err)
 		}
 		inv.Tiers[ref] = spec.Tier
 	}
+	l.fixDatastores()
 	return inv, nil
 }
 
@@ -274,6 +308,9 @@ func createVM(ctx context.Context, c *vim25.Client, l *Lab, folder *object.Folde
 	// Keys as ESXi numbers them (controller 1000, disks 2000+, NICs 4000+);
 	// left to vcsim they would be random.
 	scsi.GetVirtualDevice().Key = 1000
+	if spec.SharedBus {
+		scsi.(types.BaseVirtualSCSIController).GetVirtualSCSIController().SharedBus = types.VirtualSCSISharingPhysicalSharing
+	}
 	for i, d := range spec.Disks {
 		name := fmt.Sprintf("[%s] %s/%s.vmdk", dsName, spec.Name, spec.Name)
 		if i > 0 {
@@ -289,6 +326,11 @@ func createVM(ctx context.Context, c *vim25.Client, l *Lab, folder *object.Folde
 			diskBacking(disk).FileName = fmt.Sprintf("[%s] %s/%s_%d-rdmp.vmdk", dsName, spec.Name, spec.Name, i)
 		} else if d.Mode != "" {
 			diskBacking(disk).DiskMode = d.Mode
+		}
+		if spec.SharedBus {
+			diskBacking(disk).Sharing = string(types.VirtualDiskSharingSharingMultiWriter)
+			diskBacking(disk).EagerlyScrub = types.NewBool(true) // multi-writer needs eager-zeroed thick
+			diskBacking(disk).ThinProvisioned = types.NewBool(false)
 		}
 		devices = append(devices, disk)
 	}

@@ -126,6 +126,17 @@ func diskBacking(d *types.VirtualDisk) *types.VirtualDiskFlatVer2BackingInfo {
 	return b
 }
 
+func datastoreIsNFS(name string) bool {
+	for _, e := range simulator.Map.All("Datastore") {
+		ds := e.(*simulator.Datastore)
+		if ds.Name == name {
+			return ds.Summary.Type == string(types.HostFileSystemVolumeFileSystemTypeNFS) ||
+				ds.Summary.Type == string(types.HostFileSystemVolumeFileSystemTypeNFS41)
+		}
+	}
+	return false
+}
+
 func datastoreDir(name string) (string, bool) {
 	for _, e := range simulator.Map.All("Datastore") {
 		ds := e.(*simulator.Datastore)
@@ -174,6 +185,7 @@ func (l *Lab) diskFor(vm *simulator.VirtualMachine, dev *types.VirtualDisk) (*Di
 		d.resetCBTLocked()
 	}
 	d.dsName = p.Datastore
+	d.nfs = datastoreIsNFS(p.Datastore)
 	l.disks[key] = d
 	return d, nil
 }
@@ -518,4 +530,42 @@ func (l *Lab) copyDisks(src, dst *simulator.VirtualMachine) {
 		}
 	}
 	simulator.Map.WithLock(dst, func() { l.fixStorage(dst) })
+}
+
+// labDatastoreCapacity is what the lab datastores claim, whatever the host's
+// file system has: thin disks overcommit it, as on a real site.
+const labDatastoreCapacity = 16 * TiB
+
+// fixDatastores reports thin-provisioning numbers: vcsim subtracts every
+// disk's full capacity from freeSpace (negative with a 2 TiB thin disk) and
+// calls a local datastore "OTHER".
+func (l *Lab) fixDatastores() {
+	for _, e := range simulator.Map.All("Datastore") {
+		ds := e.(*simulator.Datastore)
+		var used, provisioned int64
+		for _, d := range l.allDisks() {
+			if d.dsName != ds.Name {
+				continue
+			}
+			provisioned += d.Capacity
+			d.mu.Lock()
+			for _, lv := range d.levels {
+				if n, ok := allocatedBytes(d.abs(lv.Data)); ok {
+					used += n
+				}
+			}
+			d.mu.Unlock()
+		}
+		simulator.Map.WithLock(ds, func() {
+			if ds.Summary.Type == "OTHER" {
+				ds.Summary.Type = "VMFS"
+			}
+			ds.Summary.Capacity = labDatastoreCapacity
+			ds.Summary.FreeSpace = labDatastoreCapacity - used
+			ds.Summary.Uncommitted = provisioned - used
+			info := ds.Info.GetDatastoreInfo()
+			info.FreeSpace = ds.Summary.FreeSpace
+			info.MaxVirtualDiskCapacity = 62 * TiB
+		})
+	}
 }

@@ -66,6 +66,14 @@ func main() {
 		log.Fatal(err)
 	}
 	abs, _ := filepath.Abs(*dsDir)
+	// The NFS datastore's directory sits beside the VMFS-like one.
+	nfsDir := filepath.Join(filepath.Dir(abs), "nfs-ds01")
+	if err := os.RemoveAll(nfsDir); err != nil {
+		log.Fatal(err)
+	}
+	if err := os.MkdirAll(nfsDir, 0o700); err != nil {
+		log.Fatal(err)
+	}
 
 	simulator.SessionIdleTimeout = *idle
 	m := simulator.VPX()
@@ -83,7 +91,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	inv, err := buildInventory(ctx, c, l, abs, *extra)
+	inv, err := buildInventory(ctx, c, l, abs, nfsDir, *extra)
 	if err != nil {
 		log.Fatalf("inventory: %v", err)
 	}
@@ -113,17 +121,19 @@ func main() {
 	}
 
 	desc := map[string]interface{}{
-		"url":           fmt.Sprintf("https://%s/sdk", *listen),
-		"listen":        *listen,
-		"datacenter":    inv.DC,
-		"cluster":       inv.Cluster,
-		"datastore":     inv.Datastore,
-		"datastore_dir": abs,
-		"username":      *user,
-		"cbt_window":    *window,
-		"startup_ms":    time.Since(start).Milliseconds(),
-		"inventory_ms":  built.Milliseconds(),
-		"pid":           os.Getpid(),
+		"url":               fmt.Sprintf("https://%s/sdk", *listen),
+		"listen":            *listen,
+		"datacenter":        inv.DC,
+		"cluster":           inv.Cluster,
+		"datastore":         inv.Datastore,
+		"datastore_dir":     abs,
+		"nfs_datastore":     "nfs-ds01",
+		"nfs_datastore_dir": nfsDir,
+		"username":          *user,
+		"cbt_window":        *window,
+		"startup_ms":        time.Since(start).Milliseconds(),
+		"inventory_ms":      built.Milliseconds(),
+		"pid":               os.Getpid(),
 	}
 	out, _ := json.Marshal(desc)
 	if *ready != "" {
