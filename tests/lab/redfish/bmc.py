@@ -22,11 +22,10 @@ from typing import Any, Callable
 
 from .errors import RedfishError, base_message, fail, vendor_fail
 from .profiles import Profile
-from .tree import Tree, merge_patch, norm
+from .tree import Tree, norm
 
 MAC_RE = re.compile(r"\b([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5})\b")
 UNAUTHENTICATED = {"/redfish", "/redfish/v1", "/redfish/v1/$metadata", "/redfish/v1/odata"}
-WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
 # Keys whose values are never personalised; @Redfish.Copyright is mockup-only and not served.
 IDENTITY_KEEP = {"Id", "@odata.id", "target", "@odata.context", "MemberId"}
 ANNOTATION_PREFIX = ("@Redfish.", "@odata.", "@Message.")

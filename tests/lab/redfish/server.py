@@ -18,7 +18,7 @@ from typing import Any
 from . import vendor_ops
 from .bmc import BMC, UNAUTHENTICATED, Response
 from .errors import RedfishError, fail
-from .tree import merge_patch, norm
+from .tree import norm
 
 FAULT_KINDS = {"status", "delay", "drop", "expire_sessions", "task_fail", "task_polls", "precondition"}
 
@@ -107,27 +107,10 @@ def _get(bmc: BMC, key: str, headers: dict[str, str]) -> Response:
 
 
 def _metadata(bmc: BMC) -> Response:
-    for folder in _tree_folders(bmc.tree):
-        xml = folder / "$metadata" / "index.xml"
-        if xml.exists():
-            return Response(200, xml.read_bytes(), {"Content-Type": "application/xml"})
-    raise fail(404, "ResourceNotFound", "Metadata", "$metadata")
-
-
-def _tree_folders(tree) -> list[Path]:
-    out = []
-    while tree is not None:
-        if tree._files:
-            out.append(next(iter(tree._files.values())).parent)
-            root_file = tree._files.get("/redfish/v1")
-            if root_file:
-                out[-1] = root_file.parent
-        from .tree import TREES_DIR
-        local = TREES_DIR / tree.name
-        if local.is_dir():
-            out.append(local)
-        tree = tree.base
-    return out
+    xml = bmc.tree.metadata()
+    if xml is None:
+        raise fail(404, "ResourceNotFound", "Metadata", "$metadata")
+    return Response(200, xml, {"Content-Type": "application/xml"})
 
 
 def _resource_response(bmc: BMC, key: str, status: int) -> Response:

@@ -13,7 +13,7 @@ import json
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import unquote
 
 from . import hygiene
@@ -123,19 +123,14 @@ class Tree:
             return not self._error_cache[key]
         return self.base.has(key) if self.base is not None else False
 
-    def keys(self) -> Iterator[str]:
-        seen = set()
-        sources = [self._files, self._bodies, self._patches]
-        for src in sources:
-            for key in src:
-                if key not in seen and self.get(key) is not None:
-                    seen.add(key)
-                    yield key
-        if self.base is not None:
-            for key in self.base.keys():
-                if key not in seen and self.get(key) is not None:
-                    seen.add(key)
-                    yield key
+    def metadata(self) -> bytes | None:
+        """The recorded $metadata document (CSDL XML) of the mockup this tree rests on."""
+        root = self._files.get(norm(ROOT))
+        if root is not None:
+            xml = root.parent / "$metadata" / "index.xml"
+            if xml.exists():
+                return xml.read_bytes()
+        return self.base.metadata() if self.base is not None else None
 
 
 @lru_cache(maxsize=None)

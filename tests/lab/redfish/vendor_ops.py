@@ -63,8 +63,12 @@ def prepare(bmc: "BMC") -> None:
         if jobs is not None:
             jobs["Members"], jobs["Members@odata.count"] = [], 0
     upd = bmc.get("/redfish/v1/UpdateService")
-    if upd is not None and p.multipart_uri:
-        upd.setdefault("MultipartHttpPushUri", p.multipart_uri)
+    if upd is not None and p.multipart_uri and "MultipartHttpPushUri" not in upd:
+        upd["MultipartHttpPushUri"] = p.multipart_uri
+        # the property exists since UpdateService v1_6_0; an older recorded type would not allow it
+        m = re.match(r"#UpdateService\.v1_(\d+)_\d+\.", upd.get("@odata.type", ""))
+        if m and int(m.group(1)) < 6:
+            upd["@odata.type"] = "#UpdateService.v1_6_0.UpdateService"
 
 
 def state_error(bmc: "BMC", reset_type: str) -> RedfishError:
