@@ -46,6 +46,9 @@ def check_vm(facts: Dict[str, Any], target_free_bytes: Optional[int] = None,
                                      % (label, disk.get("disk_mode"))))
         if disk.get("sharing") in SHARED_MODES:
             blockers.append(_finding("shared_disk", "%s is shared between VMs (multi-writer)" % label))
+        elif disk.get("scsi_bus_sharing"):
+            blockers.append(_finding("shared_disk", "%s sits on a shared SCSI bus (%s): a guest cluster disk"
+                                     % (label, disk["scsi_bus_sharing"])))
         if (disk.get("datastore_type") or "").upper().startswith("NFS") and disk.get("thin"):
             warnings.append(_finding("nfs_thin_full_read",
                                      "%s is thin on NFS: the first sync reads it as fully allocated (%d bytes)"

@@ -26,7 +26,7 @@ REDFISH_IMP_ERR = None
 try:
     import redfish
     from redfish.rest.v1 import (
-        AuthMethod, InvalidCredentialsError, RetriesExhaustedError, ServerDownOrUnreachableError,
+        AuthMethod, InvalidCredentialsError, JsonDecodingError, RetriesExhaustedError, ServerDownOrUnreachableError,
         SessionCreationError,
     )
     import requests
@@ -273,7 +273,7 @@ class RedfishClient(object):
                 continue
             if method in WRITE_METHODS:
                 self.writes.append((method, uri))
-            resp = Response(raw.status, raw.dict if raw.text else {}, dict(raw._http_response.headers), uri, method)
+            resp = Response(raw.status, self._body(raw, method, uri), dict(raw._http_response.headers), uri, method)
             if resp.status in allow_status:
                 return resp
             if resp.status == 401 and self.auth_used == "session" and not relogged and uri != self._conn.login_url:
@@ -291,6 +291,16 @@ class RedfishClient(object):
             if resp.status >= 400:
                 raise self._http_error(resp, ids, busy)
             return resp
+
+    def _body(self, raw, method, uri):
+        """The JSON body; error pages from proxies or half-booted BMCs are often HTML."""
+        try:
+            return raw.dict if raw.text else {}
+        except JsonDecodingError:
+            if raw.status >= 400:
+                return {"error": {"message": raw.text[:300]}}
+            raise RedfishHTTPError("%s %s%s answered %s with a body that is not JSON"
+                                   % (method, self.endpoint, uri, raw.status), status=raw.status, uri=uri, method=method)
 
     def _http_error(self, resp, ids, busy):
         text = error_text(resp.body) or "HTTP %s" % resp.status

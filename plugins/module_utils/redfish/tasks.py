@@ -23,7 +23,7 @@ JOB_STAGED = ("Scheduled",)
 class Poller(object):
     """Polls with a deadline; the interval grows but stays short enough to be responsive."""
 
-    def __init__(self, timeout=1800, interval=1.0, max_interval=15.0, clock=time.monotonic, sleep=time.sleep):
+    def __init__(self, timeout=1800, interval=0.5, max_interval=15.0, clock=time.monotonic, sleep=time.sleep):
         self.timeout = timeout
         self.interval = interval
         self.max_interval = max_interval
@@ -55,7 +55,7 @@ def wait_task(client, monitor_uri, component, poller=None):
     """
     poller = poller or Poller()
     last = {}
-    for _ in poller.waits():
+    for _poll in poller.waits():
         try:
             resp = client.request("GET", monitor_uri, allow_status=(404,))
         except RedfishConnectionError:
@@ -90,7 +90,7 @@ def wait_dell_job(client, job_uri, component, poller=None, accept_staged=True):
     """Follow a Dell iDRAC job; a staged (Scheduled) job counts as done when accepted."""
     poller = poller or Poller()
     job = {}
-    for _ in poller.waits():
+    for _poll in poller.waits():
         try:
             job = client.get(job_uri)
         except RedfishConnectionError:

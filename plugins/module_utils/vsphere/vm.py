@@ -116,6 +116,9 @@ def vm_facts(conn: VsphereConnection, vm: Any) -> Dict[str, Any]:
     config = vm.config
     ds_types = {ds.name: ds.summary.type for ds in (vm.datastore or [])}
     devices = config.hardware.device if config else []
+    # SCSI bus sharing (clustered guests) is set on the controller, not on the disk
+    bus_sharing = {dev.key: str(dev.sharedBus) for dev in devices
+                   if isinstance(dev, vim.vm.device.VirtualSCSIController) and dev.sharedBus not in (None, "noSharing")}
     # distributed port groups appear on a NIC only by key; the operator maps them by name
     portgroup_names = {pg.key: pg.name for pg in (vm.network or []) if hasattr(pg, "key")}
     nics = []
@@ -153,7 +156,8 @@ def vm_facts(conn: VsphereConnection, vm: Any) -> Dict[str, Any]:
         "memory_mb": config.hardware.memoryMB if config else None,
         "cbt_enabled": bool(config.changeTrackingEnabled) if config else False,
         "committed_bytes": int(vm.summary.storage.committed) if vm.summary and vm.summary.storage else None,
-        "disks": [disk_facts(d, ds_types) for d in virtual_disks(devices)],
+        "disks": [dict(disk_facts(d, ds_types), scsi_bus_sharing=bus_sharing.get(d.controllerKey))
+                  for d in virtual_disks(devices)],
         "nics": nics,
         "ip_addresses": ips,
         "snapshots": snapshots(vm),

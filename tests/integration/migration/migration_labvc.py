@@ -51,8 +51,11 @@ class LabVC:
 
     def base_file(self, vm, key):
         """The disk's base flat file: after our sync snapshot is removed it holds the whole guest view."""
-        info = self.disk(vm, key)
-        return os.path.join(self.info["datastore_dir"], info["levels"][0]["data"])
+        rel = self.disk(vm, key)["levels"][0]["data"]
+        for root in (self.info["datastore_dir"], self.info.get("nfs_datastore_dir")):
+            if root and os.path.exists(os.path.join(root, rel)):
+                return os.path.join(root, rel)
+        raise FileNotFoundError("base file %s of %s disk %d in no lab datastore" % (rel, vm, key))
 
 
 def data_extents(path):

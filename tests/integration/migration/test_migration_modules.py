@@ -31,14 +31,17 @@ def test_vm_info_reports_tiers_disks_nics(vc, tmp_path):
 
 
 def test_preflight_refuses_snapshot_rdm_and_independent_with_reasons(vc, tmp_path):
-    names = ["snapped01", "legacy-rdm", "indep01", "web01"]
+    names = ["snapped01", "legacy-rdm", "indep01", "shared01", "sol01", "nfs01", "web01"]
     proc, res = run_tasks(tmp_path, [{"reforge.hci.migration_preflight": {"names": names, "fail_on_blockers": True},
                                       "register": "r_pre", "ignore_errors": True}], vc.info)
     pre = res["r_pre"]
-    assert pre["failed"] and sorted(pre["blocked"]) == ["indep01", "legacy-rdm", "snapped01"]
-    rules = {r["vm"]: [b["rule"] for b in r["blockers"]] for r in pre["results"]}
+    assert pre["failed"] and sorted(pre["blocked"]) == ["indep01", "legacy-rdm", "shared01", "snapped01", "sol01"]
+    rules = {r["vm"]: sorted(set(b["rule"] for b in r["blockers"])) for r in pre["results"]}
     assert rules == {"snapped01": ["existing_snapshots"], "legacy-rdm": ["rdm_disk"],
-                     "indep01": ["independent_disk"], "web01": []}
+                     "indep01": ["independent_disk"], "shared01": ["shared_disk"], "sol01": ["unsupported_guest"],
+                     "nfs01": [], "web01": []}
+    nfs = [r for r in pre["results"] if r["vm"] == "nfs01"][0]
+    assert "nfs_thin_full_read" in [w["rule"] for w in nfs["warnings"]]
     assert "before-patch" in pre["report"]
 
 

@@ -278,3 +278,35 @@ def test_kill_9_at_several_points_then_resume(vc, conn, tmp_path):
     assert committed != committed_before
     check_identical(vc, name, disks, tmp_path)
     assert [s["name"] for s in vmops.snapshots(vmops.find_vm(conn, name))] == []
+
+
+def test_qcow2_target_full_and_incremental(vc, conn, tmp_path):
+    """qcow2 written through qemu-io batches; converted back to raw it equals the source byte for byte."""
+    name = "web01"
+    disks = disks_of(conn, name)
+    key = disks[0]["key"]
+    target = str(tmp_path / "web01.qcow2")
+    targets = {str(key): {"format": "qcow2", "path": target}}
+    for _ in range(2):
+        result = VmSync(conn, name, targets, str(tmp_path / "journal"), CopySettings()).run()
+        raw = str(tmp_path / "back.raw")
+        subprocess.run(["qemu-img", "convert", "-O", "raw", target, raw], check=True)
+        assert_identical(vc.base_file(name, key), raw)
+        os.unlink(raw)
+        vc.write(name, key, 9 * GiB + 4096, os.urandom(3 * MiB))
+    assert result["disks"][0]["kind"] == "incremental"
+    assert result["disks"][0]["target"].startswith("qcow2:")
+
+
+@pytest.mark.slow
+def test_nfs_thin_disk_reads_fully_allocated_and_zero_skip_keeps_target_sparse(vc, conn, tmp_path):
+    """On NFS, '*' answers the whole thin disk: every byte is read, the zeros become holes on the target."""
+    name = "nfs01"
+    disks = disks_of(conn, name)
+    result = run(conn, name, tmp_path, streams=4)
+    disk = result["disks"][0]
+    assert disk["bytes_areas"] == disk["capacity_bytes"] == disk["bytes_read"]
+    assert disk["bytes_written"] <= 2 * MiB and disk["bytes_zero"] >= disk["capacity_bytes"] - 2 * MiB
+    target = str(tmp_path / ("disk%d.raw" % disks[0]["key"]))
+    assert ext.total(data_extents(target)) <= 2 * MiB
+    check_identical(vc, name, disks, tmp_path)

@@ -108,7 +108,7 @@ class DellAdapter(GenericAdapter):
                    "'reusable with changes'.")
 
     def mode_steps(self, storage, ctrl, mode):
-        hba_value, _ = self._family(ctrl.get("Model"))
+        hba_value = self._family(ctrl.get("Model"))[0]
         allowed = _dell(ctrl, "DellStorageController").get("ControllerMode@Redfish.AllowableValues")
         if allowed is not None:
             hba_value = next((v for v in allowed if v in ("HBA", "EnhancedHBA")), hba_value)

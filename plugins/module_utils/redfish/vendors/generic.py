@@ -454,4 +454,3 @@ class GenericAdapter(object):
         if action:
             return self.client.post(action["target"], {})
         return self.client.patch(odata_id(slot), {"Image": None, "Inserted": False})
-
