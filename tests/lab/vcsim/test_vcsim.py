@@ -469,3 +469,19 @@ def test_shared_disk_nfs_and_unsupported_guest_vms(vc, si):
         assert changed_areas(nfs, snap, 2000, "*", 2 * GiB)[0] == [(0, 2 * GiB)]
     finally:
         WaitForTask(snap.RemoveSnapshot_Task(removeChildren=False))
+
+
+def test_folder_stream_rate_limit(vc, si, new_vm):
+    import time  # pylint: disable=import-outside-toplevel
+    vm = new_vm([GiB], power_on=False)
+    base = flat_name(disk_by_key(vm.config.hardware.device, 2000).backing.fileName)
+    cookie = session_cookie(si)
+    vc.api("PUT", "config", {"folder_stream_bytes_per_s": 20_000_000})
+    try:
+        start = time.monotonic()
+        status, dummy, body = vc.folder_get(base, cookie, 0, 8 * MiB - 1)
+        elapsed = time.monotonic() - start
+    finally:
+        vc.api("PUT", "config", {"folder_stream_bytes_per_s": 0})
+    assert status == 206 and len(body) == 8 * MiB
+    assert elapsed >= 8 * MiB / 20_000_000 * 0.9

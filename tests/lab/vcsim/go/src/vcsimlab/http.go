@@ -176,7 +176,41 @@ func (l *Lab) serveFolder(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("Range") != "" && l.faults.take("folder_bad_content_range") {
 		w = shiftedRange{w}
 	}
+	if rate := l.folderRate.Load(); rate > 0 && r.Method == http.MethodGet {
+		w = &throttled{ResponseWriter: w, rate: rate, start: time.Now()}
+	}
 	l.stock.ServeHTTP(w, r)
+}
+
+// throttled caps one response's throughput, like one NFC/HTTP stream from an
+// ESXi host (~100-150 MB/s on real sites): parallel streams then really add up.
+type throttled struct {
+	http.ResponseWriter
+	rate  int64 // bytes per second
+	start time.Time
+	sent  int64
+}
+
+func (t *throttled) Write(p []byte) (int, error) {
+	total := 0
+	for len(p) > 0 {
+		n := len(p)
+		if n > 256<<10 {
+			n = 256 << 10
+		}
+		k, err := t.ResponseWriter.Write(p[:n])
+		total += k
+		t.sent += int64(k)
+		if err != nil {
+			return total, err
+		}
+		p = p[k:]
+		due := time.Duration(float64(t.sent) / float64(t.rate) * float64(time.Second))
+		if ahead := due - time.Since(t.start); ahead > 0 {
+			time.Sleep(ahead)
+		}
+	}
+	return total, nil
 }
 
 // ---- /_lab control API ----
@@ -217,6 +251,7 @@ func (l *Lab) serveConfig(w http.ResponseWriter, r *http.Request) {
 			CBTWindow     *int64 `json:"cbt_window"`
 			CBTMaxExtents *int64 `json:"cbt_max_extents"`
 			FolderAuth    *bool  `json:"folder_auth"`
+			FolderRate    *int64 `json:"folder_stream_bytes_per_s"`
 		}
 		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
 			writeJSON(w, 400, map[string]string{"error": err.Error()})
@@ -235,10 +270,14 @@ func (l *Lab) serveConfig(w http.ResponseWriter, r *http.Request) {
 		if in.FolderAuth != nil {
 			l.folderAuth.Store(*in.FolderAuth)
 		}
+		if in.FolderRate != nil {
+			l.folderRate.Store(*in.FolderRate)
+		}
 	}
 	writeJSON(w, 200, map[string]interface{}{
 		"cbt_window": l.window.Load(), "cbt_max_extents": l.maxExtents.Load(),
 		"folder_auth": l.folderAuth.Load(), "block_size": BlockSize,
+		"folder_stream_bytes_per_s": l.folderRate.Load(),
 	})
 }
 

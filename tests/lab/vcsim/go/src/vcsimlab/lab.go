@@ -33,6 +33,7 @@ type Lab struct {
 	sessions   map[string]bool      // session keys seen, for the drop-sessions fault
 	tickets    map[string]time.Time // generic service tickets handed out
 	folderAuth atomic.Bool
+	folderRate atomic.Int64 // bytes/s per /folder response, 0 = unlimited
 
 	window     atomic.Int64
 	maxExtents atomic.Int64

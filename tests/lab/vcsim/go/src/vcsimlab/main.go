@@ -52,6 +52,7 @@ func main() {
 	window := flag.Int64("cbt-window", envInt("VCSIM_CBT_WINDOW", 4*GiB), "bytes of disk one QueryChangedDiskAreas answer covers")
 	maxExt := flag.Int("cbt-max-extents", int(envInt("VCSIM_CBT_MAX_EXTENTS", 2048)), "most extents in one answer (0 = unlimited)")
 	idle := flag.Duration("session-idle-timeout", time.Duration(envInt("VCSIM_SESSION_IDLE_SECONDS", 1800))*time.Second, "idle session expiry (vCenter: 30 min)")
+	folderRate := flag.Int64("folder-stream-rate", envInt("VCSIM_FOLDER_STREAM_BYTES_PER_S", 0), "cap per /folder response in bytes/s (0 = none)")
 	ready := flag.String("ready-file", os.Getenv("VCSIM_READY_FILE"), "write a JSON description here once serving")
 	flag.Parse()
 
@@ -84,6 +85,7 @@ func main() {
 	}
 
 	l := newLab(m, *user, *pass, *window, *maxExt)
+	l.folderRate.Store(*folderRate)
 	simulator.Map.AddHandler(l)
 
 	ctx := context.Background()
