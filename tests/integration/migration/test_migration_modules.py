@@ -109,3 +109,21 @@ def test_failed_cutover_rolls_back_and_powers_the_source_on(vc, tmp_path):
     assert [s["step"] for s in cut["steps"]][-2:] == ["failed", "rollback_source_powered_on"]
     assert vmops.find_vm(conn, name).runtime.powerState == "poweredOn"
     assert os.path.exists(cut["steps"][2]["domain_xml"]), "the converted definition stays for the post-mortem"
+
+
+def test_cutover_check_mode_touches_nothing(vc, tmp_path):
+    """Check mode returns the domain XML as a diff; the source stays on, no snapshot, no file."""
+    name = "web01"
+    conn = vc.connect()
+    vmops.power_on(conn, vmops.find_vm(conn, name))
+    key = vmops.vm_facts(conn, vmops.find_vm(conn, name))["disks"][0]["key"]
+    seq = vc.disk(name, key)["seq"]
+    task = _cutover_task(tmp_path, name, 5)
+    task["reforge.hci.migration_cutover"]["network_map"]["prod-app"] = {"bridge": "br-app", "vlan": 120}
+    proc, res = run_tasks(tmp_path, [task], vc.info, check=True, extra_args=["--diff"])
+    cut = res["r_cut"]
+    assert proc.returncode == 0 and not cut.get("failed"), proc.stdout[-3000:]
+    assert "<domain" in cut["diff"]["after"] and "br-app" in cut["diff"]["after"]
+    assert [n["vlan"] for n in cut["nics"]] == [100, 120]
+    assert vmops.find_vm(conn, name).runtime.powerState == "poweredOn"
+    assert vc.disk(name, key)["seq"] == seq and not (tmp_path / "d").exists()
