@@ -27,7 +27,7 @@ options:
     type: list
     elements: dict
 author:
-  - reforge.hci contributors
+  - reforge.hci contributors (@reforge-hci)
 '''
 
 EXAMPLES = r'''

@@ -78,7 +78,7 @@ options:
 requirements:
   - redfish >= 3.1.0
 author:
-  - reforge.hci contributors
+  - reforge.hci contributors (@reforge-hci)
 '''
 
 EXAMPLES = r'''
@@ -86,14 +86,11 @@ EXAMPLES = r'''
 plugin: reforge.hci.redfish
 ranges: [10.20.0.0/26]
 ca_path: /etc/pki/campus-bmc-ca.pem
+ports: [443]
 keyed_groups:
   - key: bmc_power_state
     prefix: power
-
-# the lab: six simulated BMCs on loopback ports
-plugin: reforge.hci.redfish
-ranges: [127.0.0.1]
-ports: ["18001-18006"]
+# (the lab: ranges: [127.0.0.1] with ports: ["18001-18006"])
 '''
 
 import ipaddress

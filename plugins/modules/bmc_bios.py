@@ -20,7 +20,11 @@ description:
 extends_documentation_fragment:
   - reforge.hci.redfish
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
 attributes:
+  action_group:
+    support: full
+    membership: [reforge.hci.redfish]
   check_mode:
     support: full
   diff_mode:
@@ -44,7 +48,7 @@ options:
     default: OnReset
     choices: [Immediate, OnReset, AtMaintenanceWindowStart, InMaintenanceWindowOnReset]
 author:
-  - reforge.hci contributors
+  - reforge.hci contributors (@reforge-hci)
 '''
 
 EXAMPLES = r'''

@@ -15,7 +15,11 @@ description:
 extends_documentation_fragment:
   - reforge.hci.redfish
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
 attributes:
+  action_group:
+    support: full
+    membership: [reforge.hci.redfish]
   check_mode:
     support: full
   diff_mode:
@@ -37,7 +41,7 @@ options:
     type: str
     choices: [UEFI, Legacy]
 author:
-  - reforge.hci contributors
+  - reforge.hci contributors (@reforge-hci)
 '''
 
 EXAMPLES = r'''
@@ -69,8 +73,8 @@ def set_boot(bmc, params, check_mode):
     boot = bmc.refresh_system().get("Boot") or {}
     allowed = boot.get("BootSourceOverrideTarget@Redfish.AllowableValues")
     if allowed and params["target"] not in allowed:
-        raise RedfishUnsupported("%s cannot boot from %s (offers %s)" % (bmc.client.endpoint, params["target"],
-                                                                       ", ".join(allowed)),
+        raise RedfishUnsupported("%s cannot boot from %s (offers %s)"
+                                 % (bmc.client.endpoint, params["target"], ", ".join(allowed)),
                                  vendor=bmc.vendor, operation="boot")
     before = dict((k, boot.get(k)) for k in KEYS if k in boot)
     desired = dict(BootSourceOverrideTarget=params["target"], BootSourceOverrideEnabled=ENABLED[params["override"]])

@@ -19,12 +19,17 @@ description:
 extends_documentation_fragment:
   - reforge.hci.redfish
   - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.info_module
+  - ansible.builtin.action_common_attributes.actiongroups
 attributes:
+  action_group:
+    support: full
+    membership: [reforge.hci.redfish]
   check_mode:
     support: full
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 options:
   gather:
     description:
@@ -34,7 +39,7 @@ options:
     choices: [system, manager, cpus, memory, storage, nics, firmware, bios]
     default: [system, manager, cpus, memory, storage, nics, firmware, bios]
 author:
-  - reforge.hci contributors
+  - reforge.hci contributors (@reforge-hci)
 '''
 
 EXAMPLES = r'''

@@ -17,7 +17,11 @@ description:
 extends_documentation_fragment:
   - reforge.hci.redfish
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
 attributes:
+  action_group:
+    support: full
+    membership: [reforge.hci.redfish]
   check_mode:
     support: full
   diff_mode:
@@ -29,7 +33,7 @@ options:
     description: Desired power state or action.
     type: str
     required: true
-    choices: [on, off, graceful_off, restart, graceful_restart]
+    choices: ['on', 'off', graceful_off, restart, graceful_restart]
   wait:
     description: Wait until the system reports the resulting power state.
     type: bool
@@ -39,7 +43,7 @@ options:
     type: int
     default: 300
 author:
-  - reforge.hci contributors
+  - reforge.hci contributors (@reforge-hci)
 '''
 
 EXAMPLES = r'''
@@ -72,7 +76,7 @@ TARGET = dict(on="On", off="Off", graceful_off="Off", restart="On", graceful_res
 
 def wait_power(bmc, wanted, timeout):
     state = None
-    for _ in Poller(timeout=timeout, interval=0.5, max_interval=5).waits():
+    for _poll in Poller(timeout=timeout, interval=0.5, max_interval=5).waits():
         state = bmc.refresh_system().get("PowerState")
         if state == wanted:
             return state

@@ -13,11 +13,15 @@ description:
   - Finds the virtual media slots under the system (newer services) or the manager (older iDRAC, iLO),
     picks the first slot that takes the media type, and inserts the image with C(VirtualMedia.InsertMedia)
     (or a PATCH where the action is missing). Ejects with C(VirtualMedia.EjectMedia).
-  - Idempotent: a slot that already holds O(image) is left alone.
+  - A slot that already holds O(image) is left alone (idempotent).
 extends_documentation_fragment:
   - reforge.hci.redfish
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
 attributes:
+  action_group:
+    support: full
+    membership: [reforge.hci.redfish]
   check_mode:
     support: full
   diff_mode:
@@ -49,7 +53,7 @@ options:
     type: bool
     default: false
 author:
-  - reforge.hci contributors
+  - reforge.hci contributors (@reforge-hci)
 '''
 
 EXAMPLES = r'''

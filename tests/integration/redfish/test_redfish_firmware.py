@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import FIRMWARE_DIR, run_module
-from .test_modules import FAST, lifecycle, reboot
+from redfish_lab import FAST, FIRMWARE_DIR, bmc, fleet, image_server, lifecycle, reboot, run_module  # noqa: F401
 
 
-@pytest.fixture
-def bmc(fleet, request):
-    sim = fleet[request.param]
-    sim.reset(**FAST)
-    yield sim
-    sim.reset()
 
 
 def versions(bmc) -> dict:

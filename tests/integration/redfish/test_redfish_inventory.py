@@ -5,7 +5,7 @@ import json
 import os
 import subprocess
 
-from .conftest import REPO_ROOT
+from redfish_lab import REPO_ROOT, fleet  # noqa: F401 (fixtures)
 
 
 def plain(value):

@@ -6,51 +6,9 @@ simulator -> the BMC is reset to its template.
 """
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from .conftest import run_module
-
-FAST = dict(power_delay=0.2, task_polls=2)
-
-
-def lifecycle(bmc, name: str, args: dict) -> tuple[dict, dict, dict]:
-    cursor = bmc.cursor()
-    checked = run_module(name, args, check=True)
-    assert checked.get("changed") is True and not checked.get("failed"), checked
-    assert bmc.writes_since(cursor) == [], "check mode must not write"
-    applied = run_module(name, args)
-    assert applied.get("changed") is True and not applied.get("failed"), applied
-    again = run_module(name, args)
-    assert again.get("changed") is False and not again.get("failed"), again
-    return checked, applied, again
-
-
-@pytest.fixture
-def bmc(fleet, request):
-    sim = fleet[request.param]
-    sim.reset(**FAST)
-    yield sim
-    sim.reset()
-
-
-def wait_power(bmc, wanted: str, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while bmc.state()["power_state"] != wanted:
-        assert time.monotonic() < deadline, f"{bmc.name} never reached {wanted}"
-        time.sleep(0.1)
-
-
-def reboot(bmc) -> None:
-    boots = bmc.state()["boot_count"]
-    result = run_module("bmc_power", bmc.conn(state="restart"))
-    assert result["changed"] and result["power_state"] == "On", result
-    deadline = time.monotonic() + 10
-    while bmc.state()["boot_count"] == boots:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-
+from redfish_lab import FAST, bmc, fleet, lifecycle, reboot, run_module  # noqa: F401 (fixtures)
 
 # -- bmc_info ---------------------------------------------------------------------------
 @pytest.mark.parametrize("bmc, vendor", [("node1", "dell"), ("node2", "hpe"), ("node3", "xfusion"),

@@ -11,9 +11,8 @@ import subprocess
 
 import pytest
 
-from .conftest import REPO_ROOT
+from redfish_lab import FAST, REPO_ROOT, fleet  # noqa: F401 (fixtures)
 
-FAST = dict(power_delay=0.2, task_polls=2)
 
 
 def playbook(name: str, *extra: str, timeout: int = 900) -> tuple[str, dict]:
