@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the lab hosts' scripts (sourced, not run).
 # shellcheck disable=SC2034  # the variables are used by the scripts sourcing this
 source "$(dirname "${BASH_SOURCE[0]}")/../../../scripts/env.sh"
@@ -16,10 +17,11 @@ die() { log "error: $*"; exit 1; }
 # Package list without comments/blank lines.
 pkg_list() { sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$1" | tr -s '[:space:]' '\n' | sed '/^$/d'; }
 
-# Content hash of the given files plus extra strings: the cache key of an artifact.
+# Content hash of the given files (comment lines left out: editing a comment
+# must not cost a rebuild) plus extra strings: the cache key of an artifact.
 recipe_key() {
   local extra="$1"; shift
-  { cat "$@"; printf '%s\n' "$extra"; } | sha256sum | cut -c1-16
+  { sed -e '/^[[:space:]]*#/d' "$@"; printf '%s\n' "$extra"; } | sha256sum | cut -c1-16
 }
 
 # Exclusive lock on a cache artifact so parallel sessions build it only once.
@@ -27,6 +29,17 @@ with_lock() {
   local lock="$1"; shift
   mkdir -p "$(dirname "$lock")"
   ( flock 9; "$@" ) 9>"$lock"
+}
+
+# Artifacts are touched whenever a lab uses them; those no lab has used for
+# two weeks (older recipes) are removed, the pool of .debs stays.
+prune_cache() {
+  local keep="$1" pattern="$2" f
+  touch "$keep"
+  for f in "$LAB_CACHE"/$pattern; do
+    [ "$f" = "$keep" ] || [ ! -e "$f" ] || [ -n "$(find "$f" -maxdepth 0 -mtime -14)" ] \
+      || rm -rf "$f" "$f.json" "$f.lock"
+  done
 }
 
 now() { date +%s.%N; }

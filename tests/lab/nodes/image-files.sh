@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Prepares a debootstrapped root ($ROOT) to run as a lab host with systemd as
 # PID 1 inside a container. Run by image.sh; part of the image's cache key.
 set -euo pipefail

@@ -33,4 +33,5 @@ build() {
 
 mkdir -p "$LAB_CACHE"
 with_lock "$out.lock" build "${1:-}"
+prune_cache "$out" "image-*.tar"
 echo "$out"

@@ -57,4 +57,5 @@ build() {
 }
 
 with_lock "$out.lock" build "${1:-}"
+prune_cache "$out" "apt-*[0-9a-f]"
 echo "$out"

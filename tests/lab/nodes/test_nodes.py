@@ -25,7 +25,7 @@ LAB_DIR = Path(os.environ.get("REFORGE_LAB_DIR", REPO / ".lab"))
 
 
 def run(*cmd: str, timeout: int = 300, check: bool = True) -> subprocess.CompletedProcess:
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     if check and res.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
     return res
@@ -82,11 +82,10 @@ def nodes(lab) -> dict:
 def scratch(nodes) -> dict:
     """A node of its own for this module (the next free index from 9 up)."""
     taken = {n["name"] for n in nodes["nodes"]}
-    name = next(f"node{i}" for i in range(9, 100) if f"node{i}" not in taken)
+    name = [f"node{i}" for i in range(9, 100) if f"node{i}" not in taken][0]
     run(str(CTL), "add", name, timeout=600)
     info = json.loads((LAB_DIR / "nodes.json").read_text())
-    node = next(n for n in info["nodes"] if n["name"] == name)
-    yield node
+    yield [n for n in info["nodes"] if n["name"] == name][0]
     run(str(CTL), "remove", name, timeout=120)
 
 
