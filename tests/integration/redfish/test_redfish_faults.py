@@ -9,6 +9,8 @@ import pytest
 
 from redfish_lab import FAST, bmc, fleet, run_module  # noqa: F401 (fixtures)
 
+pytestmark = pytest.mark.lab
+
 
 
 

@@ -6,6 +6,8 @@ import pytest
 
 from redfish_lab import FAST, FIRMWARE_DIR, bmc, fleet, image_server, lifecycle, reboot, run_module  # noqa: F401
 
+pytestmark = pytest.mark.lab
+
 
 
 

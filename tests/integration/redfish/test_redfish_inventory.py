@@ -5,7 +5,11 @@ import json
 import os
 import subprocess
 
+import pytest
+
 from redfish_lab import REPO_ROOT, fleet  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.lab
 
 
 def plain(value):

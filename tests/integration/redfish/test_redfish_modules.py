@@ -10,6 +10,8 @@ import pytest
 
 from redfish_lab import FAST, bmc, fleet, lifecycle, reboot, run_module  # noqa: F401 (fixtures)
 
+pytestmark = pytest.mark.lab
+
 # -- bmc_info ---------------------------------------------------------------------------
 @pytest.mark.parametrize("bmc, vendor", [("node1", "dell"), ("node2", "hpe"), ("node3", "xfusion"),
                                          ("node4", "hpe"), ("spare5", "dell"), ("spare6", "generic")],

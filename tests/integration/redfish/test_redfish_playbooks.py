@@ -13,6 +13,8 @@ import pytest
 
 from redfish_lab import FAST, REPO_ROOT, fleet  # noqa: F401 (fixtures)
 
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
 
 
 def playbook(name: str, *extra: str, timeout: int = 900) -> tuple[str, dict]:
