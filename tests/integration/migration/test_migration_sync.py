@@ -310,3 +310,16 @@ def test_nfs_thin_disk_reads_fully_allocated_and_zero_skip_keeps_target_sparse(v
     target = str(tmp_path / ("disk%d.raw" % disks[0]["key"]))
     assert ext.total(data_extents(target)) <= 2 * MiB
     check_identical(vc, name, disks, tmp_path)
+
+
+def test_session_renewed_before_use_when_old(vc):
+    """An old session (renew_after elapsed) is checked before the next call and replaced if vCenter dropped it."""
+    conn = vc.connect(renew_after=0)
+    try:
+        vmops.find_vm(conn, "web01")
+        assert conn.renewals == 0, "a live session is kept"
+        vc.faults(drop_sessions=True)
+        assert vmops.find_vm(conn, "web01").name == "web01"
+        assert conn.renewals == 1
+    finally:
+        conn.close()
