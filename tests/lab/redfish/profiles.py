@@ -92,7 +92,7 @@ PROFILES: dict[str, Profile] = {p.key: p for p in [
         key="xfusion-2288h-v6", vendor="xfusion", model="2288H V6", tree="xfusion-ibmc",
         system="/redfish/v1/Systems/1", manager="/redfish/v1/Managers/1",
         serial="2102313LNR10M3000123", uuid="9A2B3C4D-5E6F-4A1B-8C2D-3E4F5A6B7C8D",
-        require_if_match=True,
+        settings_style="pending_only", require_if_match=True,
         path_aliases=(("/redfish/v1/systems/1/storages", "/redfish/v1/Systems/1/Storage"),),
         firmware={"bios": "/redfish/v1/UpdateService/FirmwareInventory/Bios",
                   "ibmc": "/redfish/v1/UpdateService/FirmwareInventory/ActiveBMC",

@@ -273,3 +273,19 @@ def test_multipart_push_dell_idrac_restarts_bmc_and_bios_job_waits(bmc):
     reboot(c, DELL)
     assert c.json(job)["JobState"] == "Completed"
     assert c.json(f"{FW}/Installed-159-2.19.1")["Version"] == "2.20.1"
+
+
+def test_generic_and_xfusion_bios_settings_apply_on_reset(bmc):
+    for name, system in (("spare6", "/redfish/v1/Systems/437XR1138R2"), ("node3", "/redfish/v1/Systems/1")):
+        c = bmc(name)
+        bios = c.json(f"{system}/Bios")
+        settings = c.json(f"{system}/Bios/Settings")["Attributes"]
+        # nothing pending at start: Settings either mirrors the BIOS or holds only pending values
+        assert settings in ({}, bios["Attributes"])
+        attr, value = ("ProcTurboMode", "Disabled") if name == "spare6" else ("SRIOVEnable", "Enabled")
+        assert bios["Attributes"][attr] != value
+        assert c.patch(f"{system}/Bios/Settings", {"Attributes": {attr: value}}).status_code in (200, 204)
+        assert c.json(f"{system}/Bios/Settings")["Attributes"][attr] == value
+        reboot(c, system)
+        assert c.json(f"{system}/Bios")["Attributes"][attr] == value
+        assert attr not in c.json(f"{system}/Bios/Settings")["Attributes"] or name == "spare6"

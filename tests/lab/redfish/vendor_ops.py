@@ -62,6 +62,13 @@ def prepare(bmc: "BMC") -> None:
         jobs = bmc.get(f"{p.manager}/Jobs")
         if jobs is not None:
             jobs["Members"], jobs["Members@odata.count"] = [], 0
+    bios_link = (bmc.system() or {}).get("Bios", {}).get("@odata.id")
+    bios = bmc.get(bios_link) if bios_link else None
+    settings_link = (bios or {}).get("@Redfish.Settings", {}).get("SettingsObject", {}).get("@odata.id")
+    settings = bmc.get(settings_link) if settings_link else None
+    if settings is not None and p.settings_style == "mirror":
+        # Start with nothing pending: a mockup may have recorded a half-applied change.
+        settings["Attributes"] = copy.deepcopy(bios.get("Attributes", {}))
     upd = bmc.get("/redfish/v1/UpdateService")
     if upd is not None and p.multipart_uri and "MultipartHttpPushUri" not in upd:
         upd["MultipartHttpPushUri"] = p.multipart_uri
