@@ -2,12 +2,15 @@
 # Redfish BMCs of the lab: the project's vendor simulator (one HTTPS port per BMC,
 # 18001.., fleet size $REFORGE_LAB_BMCS, default 6) and sushy-tools' fake driver
 # on 18400 for the generic flows. Writes $REFORGE_LAB_DIR/redfish.json.
+# Ports: REFORGE_LAB_BMC_BASE_PORT, REFORGE_LAB_SUSHY_PORT.
 set -euo pipefail
 source "$(dirname "$0")/../../../scripts/env.sh"
 dir="$REFORGE_LAB_DIR/redfish"
 pki="$REFORGE_LAB_DIR/pki"
 py="$VENV/bin/python"
 SUSHY_PORT="${REFORGE_LAB_SUSHY_PORT:-18400}"
+# A second lab (another REFORGE_LAB_DIR) can run beside the first on other ports.
+BASE_PORT="${REFORGE_LAB_BMC_BASE_PORT:-18001}"
 
 alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 status() { alive "$dir/sim.pid" && alive "$dir/sushy.pid" && [ -s "$REFORGE_LAB_DIR/redfish.json" ]; }
@@ -29,7 +32,7 @@ up() {
   mkdir -p "$dir/sushy-state"
   rm -f "$dir/ready.json"
   PYTHONPATH="$REPO_ROOT/tests" setsid "$py" -m lab.redfish.fleet \
-    --cert "$pki/server.pem" --key "$pki/server.key" --ready-file "$dir/ready.json" \
+    --cert "$pki/server.pem" --key "$pki/server.key" --ready-file "$dir/ready.json" --base-port "$BASE_PORT" \
     >"$dir/simulator.log" 2>&1 < /dev/null &
   echo $! > "$dir/sim.pid"
 
