@@ -211,6 +211,16 @@ create_node() {
   rm -rf "$tmp"
 }
 
+# Nodes created earlier learn the names of nodes added since (lines are only
+# appended: what a role wrote to /etc/hosts stays).
+update_hosts() {
+  local node="$1"
+  # shellcheck disable=SC2016  # expanded by the node's shell
+  hosts_file | grep -v -e '^127\.' -e '^::1' | pm exec -i "$node" sh -c 'while read -r ip name; do
+      grep -qw -- "$name" /etc/hosts || printf "%s\t%s\n" "$ip" "$name" >> /etc/hosts
+    done'
+}
+
 is_running() { [ "$(pm container inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ]; }
 
 wait_ssh() {
@@ -309,7 +319,7 @@ cmd_up() {
     create_node "$node" "$image"
     power_on "$node"
   done
-  for node in $(known_nodes); do wait_ssh "$node"; done
+  for node in $(known_nodes); do wait_ssh "$node"; update_hosts "$node"; done
   boot=$(printf %.1f "$(elapsed "$t1")")
   write_json "$image" "$repo" "$boot"
   log "$(wc -l < "$STATE/nodes.list") nodes up; booted to SSH in $boot s (total $(printf %.1f "$(elapsed "$t0")") s)"

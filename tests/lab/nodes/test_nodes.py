@@ -158,7 +158,7 @@ def test_spare_disks_are_the_nodes_own(scratch):
     assert not [n for n in listing if n.startswith(("vd", "sd", "nvme", "kvm"))]
 
 
-def test_nics_and_bridges(scratch):
+def test_nics_and_bridges(scratch, nodes):
     links = json.loads(ssh(scratch, "ip -j link show").stdout)
     by_name = {link["ifname"]: link for link in links}
     for nic in scratch["nics"]:
@@ -172,6 +172,9 @@ def test_nics_and_bridges(scratch):
     assert not any(e.get("addr_info") for e in json.loads(ssh(scratch, "ip -j -4 addr show dev eth1").stdout))
     hosts = ssh(scratch, "cat /etc/hosts").stdout
     assert "10.250.0.11\tnode1" in hosts and f"{scratch['address']}\t{scratch['name']}" in hosts
+    # node1 existed before the scratch node and has learnt its name.
+    node1 = nodes["nodes"][0]
+    assert ssh(node1, f"getent hosts {scratch['name']}").stdout.split()[0] == scratch["address"]
 
 
 def test_apt_installs_offline_from_the_local_repo(scratch, tmp_path):
