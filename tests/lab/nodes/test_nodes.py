@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
 CTL = Path(__file__).resolve().parent / "ctl.sh"
 REPO = Path(__file__).resolve().parents[3]
 LAB_DIR = Path(os.environ.get("REFORGE_LAB_DIR", REPO / ".lab"))
