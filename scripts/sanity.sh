@@ -6,11 +6,20 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 dest="$REPO_ROOT/build/sanity/ansible_collections/reforge/hci"
-rm -rf "$dest"; mkdir -p "$dest"
+mkdir -p "$dest"
+# One sanity run at a time per checkout: they share the copy and its cached venvs.
+exec 9>"$REPO_ROOT/build/sanity.lock"
+flock 9
 cd "$REPO_ROOT"
-git ls-files -z --cached --others --exclude-standard | rsync -a --from0 --files-from=- ./ "$dest/"
+list="$(mktemp)"; trap 'rm -f "$list"' EXIT
+git ls-files -z --cached --others --exclude-standard > "$list"
+# --delete keeps the copy exact; tests/output (ansible-test's cached venvs) and .git survive.
+rsync -a --delete --from0 --files-from="$list" --exclude /tests/output/ --exclude /.git/ ./ "$dest/"
+find "$dest" -depth -mindepth 1 -not -path "$dest/tests/output*" -not -path "$dest/.git*" -print0 \
+  | (cd "$dest" && while IFS= read -r -d '' f; do rel="${f#"$dest"/}"; \
+      [ -e "$REPO_ROOT/$rel" ] || rm -rf "$f"; done)
 # ansible-test treats the copy as a git checkout only if it is one.
-( cd "$dest" && git init -q && git add -A >/dev/null 2>&1 )
+( cd "$dest" && { [ -d .git ] || git init -q; } && git add -A >/dev/null 2>&1 )
 # ansible-test downloads a pip bootstrap script from a host we cannot reach.
 pipver="$("$VENV/bin/python" - <<'PY'
 from ansible_test._internal.python_requirements import get_venv_packages
