@@ -78,7 +78,7 @@ def test_full_then_incrementals_copy_only_allocated_and_changed(vc, conn, tmp_pa
     assert target_data <= allocated
     assert vmops.snapshots(vmops.find_vm(conn, name)) == [], "the sync snapshot is removed"
 
-    for round_ in range(2):
+    for dummy in range(2):
         changed = [(big["key"], (2 << 40) - 3 * MiB), (big["key"], 777 * GiB + 5 * BLOCK + 100)]
         for key, offset in changed:
             vc.write(name, key, offset, os.urandom(MiB))
@@ -226,7 +226,7 @@ def test_kill_9_at_several_points_then_resume(vc, conn, tmp_path):
     disks = disks_of(conn, name)
     disk = disks[0]
     run(conn, name, tmp_path)  # full sync committed first: the killed syncs are incrementals
-    committed_before, _ = _journal_state(tmp_path, name, disk)
+    committed_before, dummy = _journal_state(tmp_path, name, disk)
     for i in range(6):
         vc.write(name, disk["key"], i * 600 * MiB, os.urandom(8 * MiB))
     changed = 6 * 8 * MiB
@@ -274,7 +274,7 @@ def test_kill_9_at_several_points_then_resume(vc, conn, tmp_path):
     assert result["totals"]["bytes_read"] == changed - ext.total(confirmed_at_kill[-1]), \
         "no confirmed extent was read again"
     assert any("resuming" in w for w in result["warnings"])
-    committed, _ = _journal_state(tmp_path, name, disk)
+    committed, dummy = _journal_state(tmp_path, name, disk)
     assert committed != committed_before
     check_identical(vc, name, disks, tmp_path)
     assert [s["name"] for s in vmops.snapshots(vmops.find_vm(conn, name))] == []
@@ -287,7 +287,7 @@ def test_qcow2_target_full_and_incremental(vc, conn, tmp_path):
     key = disks[0]["key"]
     target = str(tmp_path / "web01.qcow2")
     targets = {str(key): {"format": "qcow2", "path": target}}
-    for _ in range(2):
+    for dummy in range(2):
         result = VmSync(conn, name, targets, str(tmp_path / "journal"), CopySettings()).run()
         raw = str(tmp_path / "back.raw")
         subprocess.run(["qemu-img", "convert", "-O", "raw", target, raw], check=True)

@@ -38,7 +38,7 @@ def source(lab):
     base = 33 << 30  # a region no other lab test writes
     for i in range(512):
         vc.write(VM, key, base + i * 2 * BLOCK, os.urandom(BLOCK))
-    half_zero = b"".join(os.urandom(MiB) + bytes(MiB) for _ in range(32))
+    half_zero = b"".join(os.urandom(MiB) + bytes(MiB) for dummy in range(32))
     vc.write(VM, key, base + 256 * MiB, half_zero)
     vc.write(VM, key, base + 512 * MiB, os.urandom(64 * MiB))
     yield vc, conn, key
@@ -62,9 +62,9 @@ def test_copy_variants_against_a_baseline(source, tmp_path, lab):
     baseline = dict(streams=1, coalesce_gap=0, zero_skip=False, read_size=8 * MiB)
     runs = [
         _run(vc, conn, tmp_path, "baseline_1stream_nocoalesce_nozeroskip", **baseline),
-        _run(vc, conn, tmp_path, "streams4", **dict(baseline, streams=4)),
-        _run(vc, conn, tmp_path, "coalesce1MiB", **dict(baseline, coalesce_gap=MiB)),
-        _run(vc, conn, tmp_path, "zeroskip", **dict(baseline, zero_skip=True)),
+        _run(vc, conn, tmp_path, "streams4", **{**baseline, "streams": 4}),
+        _run(vc, conn, tmp_path, "coalesce1MiB", **{**baseline, "coalesce_gap": MiB}),
+        _run(vc, conn, tmp_path, "zeroskip", **{**baseline, "zero_skip": True}),
         _run(vc, conn, tmp_path, "all_defaults", ),
         _run(vc, conn, tmp_path, "all_defaults_qcow2_via_qemu_io", fmt="qcow2"),
     ]

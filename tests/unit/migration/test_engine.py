@@ -1,5 +1,6 @@
 """Copy engine against real local files: allocated-only reads, zero holes, journaled resume, write errors."""
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -130,8 +131,8 @@ except TargetWriteError as exc:
     here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     paths = [os.path.join(os.path.dirname(here), "build", "collections"), here]
     jpath = str(tmp_path / "j.json")
-    proc = subprocess.run([sys.executable, "-c", script, __import__("json").dumps(paths), source, target, jpath],
-                          capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", script, json.dumps(paths), source, target, jpath],
+                          capture_output=True, text=True, check=False)
     assert proc.returncode == 3, proc.stderr
     assert "File too large" in proc.stdout
     journal = SyncJournal.open(jpath, "vm1", 2000, CAPACITY, "raw:" + target)
@@ -154,11 +155,13 @@ def test_qcow2_writer_copies_and_reads_back(tmp_path, source):
             handle.seek(offset)
             assert writer.read(offset, min(length, 65536)) == handle.read(min(length, 65536))
     writer.close()
-    info = subprocess.run(["qemu-img", "info", "--output=json", target], capture_output=True, text=True).stdout
+    info = subprocess.run(["qemu-img", "info", "--output=json", target], capture_output=True, text=True,
+                          check=True).stdout
     assert '"virtual-size": %d' % CAPACITY in info
 
 
 def test_raw_writer_rejects_unwritable_target(tmp_path):
-    with pytest.raises(TargetWriteError):
-        RawFileWriter(str(tmp_path / "missing-dir-is-a-file" / "x"), 10) if open(
-            str(tmp_path / "missing-dir-is-a-file"), "w").close() is None else None
+    blocker = tmp_path / "a-file-not-a-directory"
+    blocker.write_text("")
+    with pytest.raises(TargetWriteError, match="cannot open raw target"):
+        RawFileWriter(str(blocker / "disk.raw"), 10)

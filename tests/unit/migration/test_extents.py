@@ -23,9 +23,9 @@ def test_coalesce_respects_gap_and_max_length():
 
 def test_subtract_matches_bitmap_model():
     rng = random.Random(7)
-    for _ in range(300):
-        a = [(rng.randrange(200), rng.randrange(1, 30)) for _ in range(rng.randrange(6))]
-        b = [(rng.randrange(200), rng.randrange(1, 30)) for _ in range(rng.randrange(6))]
+    for dummy in range(300):
+        a = [(rng.randrange(200), rng.randrange(1, 30)) for dummy in range(rng.randrange(6))]
+        b = [(rng.randrange(200), rng.randrange(1, 30)) for dummy in range(rng.randrange(6))]
         want = [x & (1 - y) for x, y in zip(_bits(a, 240), _bits(b, 240))]
         assert _bits(ext.subtract(a, b), 240) == want
         assert ext.subtract(a, b) == ext.normalize(ext.subtract(a, b))
