@@ -10,6 +10,8 @@ BIOS attribute names). Everything here uses standard Redfish resources only.
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
+import json
+
 from ansible_collections.reforge.hci.plugins.module_utils.redfish.errors import (
     RedfishDataLossRefused, RedfishError, RedfishNotFound, RedfishUnsupported,
 )
@@ -358,7 +360,6 @@ class GenericAdapter(object):
         return staged
 
     def _multipart_push(self, uri, component, path, apply_time, targets):
-        import json
         params = {"Targets": targets or []}
         if apply_time:
             params["@Redfish.OperationApplyTime"] = apply_time
