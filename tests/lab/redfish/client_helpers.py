@@ -12,8 +12,8 @@ WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
 
 
 def is_write(entry: dict) -> bool:
-    """A state-changing Redfish request; logging in and out does not count."""
-    if entry["method"] not in WRITE_METHODS or not entry["path"].startswith("/redfish"):
+    """A state-changing request (iLO's HttpPushUri lives outside /redfish); logging in and out does not count."""
+    if entry["method"] not in WRITE_METHODS or entry["path"].startswith("/_lab/"):
         return False
     m = SESSION_PATH.match(entry["path"])
     if m and ((entry["method"] == "POST" and not m.group(2)) or (entry["method"] == "DELETE" and m.group(2))):

@@ -289,3 +289,17 @@ def test_generic_and_xfusion_bios_settings_apply_on_reset(bmc):
         reboot(c, system)
         assert c.json(f"{system}/Bios")["Attributes"][attr] == value
         assert attr not in c.json(f"{system}/Bios/Settings")["Attributes"] or name == "spare6"
+
+
+def test_ilo5_http_push_uri_multipart(bmc):
+    """iLO 5 takes firmware at HttpPushUri (/cgi-bin/uploadFile) as 'sessionKey' + 'parameters' + 'file' parts."""
+    c = bmc("node2")
+    push = c.json("/redfish/v1/UpdateService")["HttpPushUri"]
+    cursor = c.cursor()
+    files = {"sessionKey": (None, "x"), "parameters": (None, json.dumps({"UpdateRepository": True}), "application/json"),
+             "file": ("ilo5-3.13.bin", b"\x00fw", "application/octet-stream")}
+    r = c.request("POST", push, files=files)
+    assert r.status_code == 202
+    assert c.wait_task(r.headers["Location"])["TaskState"] == "Completed"
+    assert c.json(f"{FW}/1")["Version"] == "3.13"
+    assert [w["path"] for w in c.writes_since(cursor)] == [push]
