@@ -92,7 +92,9 @@ def main() -> None:
     templates = sys.argv[1:] or list(PROFILES)
     out = lab / "redfish" / "conformance"
     out.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=out))
+    for old in out.glob("run-*"):      # validator reports are ~20 MB per template: keep the last run only
+        shutil.rmtree(old, ignore_errors=True)
+    work = Path(tempfile.mkdtemp(prefix="run-", dir=out))
     results = run(templates, str(pki / "server.pem"), str(pki / "server.key"), str(pki / "ca.pem"), work)
     print(f"{'template':24} {'pass':>6} {'warn':>5} {'fail':>5} {'seconds':>8}")
     for name, r in results.items():
