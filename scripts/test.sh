@@ -7,7 +7,8 @@ source "$(dirname "$0")/env.sh"
 "$REPO_ROOT/scripts/setup.sh"
 cd "$REPO_ROOT"
 set +e
-"$VENV/bin/python" -m pytest -p no:cacheprovider -ra tests "$@"
+# Paths and options come from the arguments; pytest.ini makes tests/ the default.
+"$VENV/bin/python" -m pytest -p no:cacheprovider -ra "$@"
 rc=$?
 set -e
 # pytest's 5 means "no tests ran": for this suite that is a failure, not a pass.
