@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the project's scripts: one place for paths shared by the lab,
 # the demo and the tests.
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -42,7 +42,7 @@ def test_collection_builds_and_installs(tmp_path):
     tarballs = list(tmp_path.glob("reforge-hci-*.tar.gz"))
     assert len(tarballs) == 1
     dest = tmp_path / "installed"
-    _assert_ok(_run([str(VENV_BIN / "ansible-galaxy"), "collection", "install", "--no-deps",
+    _assert_ok(_run([str(VENV_BIN / "ansible-galaxy"), "collection", "install", "--no-deps", "--force",
                      "-p", str(dest), str(tarballs[0])]), "install")
     installed = dest / "ansible_collections" / "reforge" / "hci"
     assert (installed / "MANIFEST.json").is_file()

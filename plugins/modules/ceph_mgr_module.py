@@ -12,7 +12,7 @@ description:
   - Reads C(ceph mgr module ls) and runs C(ceph mgr module enable|disable) only when the state differs.
   - Always-on modules count as enabled and cannot be disabled.
 version_added: "0.1.0"
-author: reforge.hci contributors
+author: reforge.hci contributors (!UNKNOWN)
 options:
   name:
     description: Module name, for example C(prometheus).
@@ -23,6 +23,8 @@ options:
     type: str
     choices: [enabled, disabled]
     default: enabled
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full

@@ -14,7 +14,7 @@ description:
   - C(pg_num) is used only at creation; afterwards the PG autoscaler owns it.
   - Never deletes a pool.
 version_added: "0.1.0"
-author: reforge.hci contributors
+author: reforge.hci contributors (!UNKNOWN)
 options:
   name:
     description: Pool name.
@@ -44,6 +44,8 @@ options:
     description: Application tag (C(rbd) also runs C(rbd pool init) on a new pool).
     type: str
     default: rbd
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full

@@ -11,7 +11,7 @@ short_description: List the OSDs ceph-volume made on this host
 description:
   - Runs C(ceph-volume raw list) or C(ceph-volume lvm list) and returns one flat list for both modes.
 version_added: "0.1.0"
-author: reforge.hci contributors
+author: reforge.hci contributors (!UNKNOWN)
 options:
   mode:
     description: ceph-volume mode.
@@ -25,6 +25,8 @@ options:
     type: list
     elements: path
     default: []
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
