@@ -30,6 +30,8 @@ attributes:
     support: full
   diff_mode:
     support: full
+  platform:
+    platforms: posix
 requirements:
   - ceph CLI with an admin keyring on the host
 '''

@@ -51,6 +51,8 @@ attributes:
     support: full
   diff_mode:
     support: full
+  platform:
+    platforms: posix
 requirements:
   - ceph and rbd CLIs with an admin keyring on the host
 '''

@@ -32,6 +32,8 @@ attributes:
     support: full
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 '''
 
 EXAMPLES = r'''
