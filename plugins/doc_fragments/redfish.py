@@ -67,3 +67,18 @@ notes:
   - Every PATCH carries the resource's ETag in C(If-Match); on HTTP 412 the resource is read again and the PATCH retried once.
   - The module runs on the controller (or wherever it is delegated); it talks HTTPS to the BMC.
 '''
+
+    # The attributes every state-changing bmc_* module declares; use together with
+    # ansible.builtin.action_common_attributes(.actiongroups), which describe them.
+    STATE_CHANGING = r'''
+attributes:
+  action_group:
+    support: full
+    membership: [reforge.hci.redfish]
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+'''

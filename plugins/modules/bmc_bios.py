@@ -19,18 +19,9 @@ description:
   - Unknown attribute names fail the task (a typo must not look like success).
 extends_documentation_fragment:
   - reforge.hci.redfish
+  - reforge.hci.redfish.state_changing
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
-attributes:
-  action_group:
-    support: full
-    membership: [reforge.hci.redfish]
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
 options:
   attributes:
     description: Attribute name to desired value. Applied on top of O(profile).

@@ -14,18 +14,9 @@ description:
   - A one-time override is consumed by the next boot; until then a rerun reports no change.
 extends_documentation_fragment:
   - reforge.hci.redfish
+  - reforge.hci.redfish.state_changing
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
-attributes:
-  action_group:
-    support: full
-    membership: [reforge.hci.redfish]
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
 options:
   target:
     description: Boot source, as Redfish names it (V(Cd), V(Pxe), V(Hdd), V(UefiHttp), V(BiosSetup), V(None)...).

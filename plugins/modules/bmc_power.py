@@ -16,18 +16,9 @@ description:
     (a restart is an event, not a state), except that a restart of a server that is off powers it on.
 extends_documentation_fragment:
   - reforge.hci.redfish
+  - reforge.hci.redfish.state_changing
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
-attributes:
-  action_group:
-    support: full
-    membership: [reforge.hci.redfish]
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
 options:
   state:
     description: Desired power state or action.

@@ -23,18 +23,9 @@ description:
     RV(reboot_required) tells the caller to reboot.
 extends_documentation_fragment:
   - reforge.hci.redfish
+  - reforge.hci.redfish.state_changing
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
-attributes:
-  action_group:
-    support: full
-    membership: [reforge.hci.redfish]
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
 options:
   controller:
     description: Storage resource id, controller id or model. Defaults to the first storage with a controller.

@@ -16,18 +16,9 @@ description:
   - A slot that already holds O(image) is left alone (idempotent).
 extends_documentation_fragment:
   - reforge.hci.redfish
+  - reforge.hci.redfish.state_changing
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
-attributes:
-  action_group:
-    support: full
-    membership: [reforge.hci.redfish]
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
 options:
   image:
     description: URL of the image the BMC fetches (HTTP/HTTPS/NFS/CIFS as the BMC supports). Required to insert.
