@@ -144,7 +144,7 @@ from ansible_collections.reforge.hci.plugins.module_utils.migration.cutover impo
 from ansible_collections.reforge.hci.plugins.module_utils.migration.engine import CopySettings
 from ansible_collections.reforge.hci.plugins.module_utils.vsphere import vm as vmops
 from ansible_collections.reforge.hci.plugins.module_utils.vsphere.argspec import (
-    connect, run_module, vsphere_argument_spec)
+    connect, run_module, vm_disk_target_argument_spec)
 from ansible_collections.reforge.hci.plugins.module_utils.migration.sync import targets_from_params
 
 
@@ -176,13 +176,8 @@ def body(module):
 
 
 def main():
-    spec = vsphere_argument_spec()
+    spec = vm_disk_target_argument_spec()
     spec.update(
-        vm=dict(type="str", required=True),
-        journal_dir=dict(type="path", required=True),
-        targets=dict(type="dict", default={}),
-        target_dir=dict(type="path"),
-        target_format=dict(type="str", choices=["raw", "qcow2"], default="raw"),
         network_map=dict(type="dict", required=True),
         domain_dir=dict(type="path", required=True),
         method=dict(type="str", choices=["libvirt", "qemu"], default="libvirt"),

@@ -131,7 +131,7 @@ from ansible_collections.reforge.hci.plugins.module_utils.migration.sync import 
 from ansible_collections.reforge.hci.plugins.module_utils.migration.writers import target_uri
 from ansible_collections.reforge.hci.plugins.module_utils.vsphere import vm as vmops
 from ansible_collections.reforge.hci.plugins.module_utils.vsphere.argspec import (
-    connect, run_module, vsphere_argument_spec)
+    connect, run_module, vm_disk_target_argument_spec)
 
 MiB = 1024 * 1024
 
@@ -174,13 +174,8 @@ def body(module):
 
 
 def main():
-    spec = vsphere_argument_spec()
+    spec = vm_disk_target_argument_spec()
     spec.update(
-        vm=dict(type="str", required=True),
-        journal_dir=dict(type="path", required=True),
-        targets=dict(type="dict", default={}),
-        target_dir=dict(type="path"),
-        target_format=dict(type="str", choices=["raw", "qcow2"], default="raw"),
         progress_path=dict(type="path"),
         streams=dict(type="int", default=4),
         read_size_mb=dict(type="int", default=8),

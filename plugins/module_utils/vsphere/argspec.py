@@ -28,6 +28,20 @@ def vsphere_argument_spec() -> Dict[str, Any]:
     )
 
 
+def vm_disk_target_argument_spec() -> Dict[str, Any]:
+    """The vSphere connection plus the VM and where its disks are journalled and
+    written: shared by every module that copies a VM's disks (sync, cutover)."""
+    spec = vsphere_argument_spec()
+    spec.update(
+        vm=dict(type="str", required=True),
+        journal_dir=dict(type="path", required=True),
+        targets=dict(type="dict", default={}),
+        target_dir=dict(type="path"),
+        target_format=dict(type="str", choices=["raw", "qcow2"], default="raw"),
+    )
+    return spec
+
+
 def connect(module: AnsibleModule) -> vconn.VsphereConnection:
     if vconn.PYVMOMI_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("pyvmomi"), exception=vconn.PYVMOMI_IMPORT_ERROR)
