@@ -298,6 +298,29 @@ cmd_after_stop() {
 
 power_status() { if is_running "$1"; then echo on; else echo off; fi; }
 
+# The uplink: listeners inside every node's namespace that forward to the
+# host's loopback, so nodes reach the BMC simulators (fence_redfish) and
+# vcsim (migration syncs delegated to a node) at the same https://127.0.0.1
+# URLs the controller uses. One process for all nodes; it follows power cycles.
+uplink_ports() {
+  local base="${REFORGE_LAB_BMC_BASE_PORT:-18001}" count="${REFORGE_LAB_BMCS:-6}"
+  echo "$base-$(( base + count - 1 )),${VCSIM_PORT:-18443}"
+}
+
+uplink_up() {
+  local pidf="$STATE/uplink.pid"
+  if [ -s "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; then return 0; fi
+  PYTHONPATH="$REPO_ROOT/tests" setsid "$VENV/bin/python" -m lab.nodes.uplink \
+    --nodes-json "$REFORGE_LAB_DIR/nodes.json" --ports "$(uplink_ports)" --pid-file "$pidf" \
+    >"$STATE/uplink.log" 2>&1 < /dev/null &
+  echo $! > "$pidf"
+}
+
+uplink_down() {
+  local pidf="$STATE/uplink.pid"
+  if [ -s "$pidf" ]; then kill "$(cat "$pidf")" 2>/dev/null || true; rm -f "$pidf"; fi
+}
+
 cmd_up() {
   local image repo node t0 t1 boot
   [ "$(id -u)" = 0 ] || die "must run as root (rootful podman, bridges, loop devices)"
@@ -322,11 +345,13 @@ cmd_up() {
   for node in $(known_nodes); do wait_ssh "$node"; update_hosts "$node"; done
   boot=$(printf %.1f "$(elapsed "$t1")")
   write_json "$image" "$repo" "$boot"
+  uplink_up
   log "$(wc -l < "$STATE/nodes.list") nodes up; booted to SSH in $boot s (total $(printf %.1f "$(elapsed "$t0")") s)"
 }
 
 cmd_down() {
   local node
+  uplink_down
   if [ -d "$STATE" ]; then
     for node in $(known_nodes); do
       if [ -s "$STATE/containers.conf" ]; then pm rm -f -t 0 "$node" >/dev/null 2>&1 || true; fi

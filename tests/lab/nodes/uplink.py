@@ -1,19 +1,23 @@
-"""Lets Pacemaker inside the lab nodes reach the BMC simulators on the host.
+"""Lets the lab nodes reach the lab's services on the host: the BMC simulators and vcsim.
 
-The simulators listen on the host's 127.0.0.1:180NN only, and a lab node has
-its own network namespace, so its fence_redfish cannot reach them. This relay
-opens, *inside each node's namespace*, a listener on 127.0.0.1 for every BMC
-port and forwards each connection to the same port on the host's loopback.
-TLS stays end to end (the relay only copies bytes), so the inventory's
-``bmc_endpoint: https://127.0.0.1:18001`` and the lab CA verify unchanged
-from inside a node, exactly as the controller sees them.
+The simulators listen on the host's 127.0.0.1 only, and each lab node has its
+own network namespace, so Pacemaker's fence_redfish (fencing) and a migration
+sync delegated to a node (reading the datastore from vcsim) could not reach
+them. This uplink opens, *inside each node's namespace*, a listener on
+127.0.0.1 for every service port and forwards each connection to the same
+port on the host's loopback. TLS stays end to end (only bytes are copied), so
+``https://127.0.0.1:18001`` (a BMC) and ``https://127.0.0.1:18443`` (vCenter)
+verify against the lab CA from inside a node exactly as from the controller.
+On real campuses the nodes reach BMCs and vCenter over routed networks; this
+piece only exists because the whole lab runs on one machine.
 
-A socket stays in the namespace it was created in, so one host process can
-serve every node: it enters a node's namespace with setns(2), binds, and
-returns. Nodes that are powered off and on come back with a new namespace;
-the relay notices (inode of the namespace changes) and re-binds.
+A socket stays in the namespace it was created in, so one host process serves
+every node: it enters a node's namespace with setns(2), binds, and returns.
+Nodes that are powered off and on come back with a new namespace; the uplink
+notices (inode of the namespace changes) and re-binds. tests/lab/nodes/ctl.sh
+starts it with the nodes and stops it with them:
 
-    python -m integration.cluster.bmc_relay --nodes-json .lab/nodes.json --ports 18001-18004
+    python -m lab.nodes.uplink --nodes-json .lab/nodes.json --ports 18001-18006,18443
 """
 from __future__ import annotations
 
@@ -25,7 +29,6 @@ import signal
 import socket
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -69,7 +72,7 @@ def _pipe(a: socket.socket, b: socket.socket) -> None:
     sel.register(b, selectors.EVENT_READ, a)
     try:
         while True:
-            for key, _ in sel.select(timeout=300):
+            for key, dummy in sel.select(timeout=300):
                 data = key.fileobj.recv(65536)
                 if not data:
                     return
@@ -97,7 +100,7 @@ class Relay:
     def _serve(self, listener: socket.socket, port: int) -> None:
         while not self._stop.is_set():
             try:
-                client, _ = listener.accept()
+                client, dummy = listener.accept()
             except OSError:
                 return
             try:
@@ -138,7 +141,7 @@ class Relay:
         while not self._stop.is_set():
             self.refresh()
             self._stop.wait(interval)
-        for _, sock in self._listeners.values():
+        for dummy, sock in self._listeners.values():
             sock.close()
 
     def stop(self) -> None:
@@ -174,7 +177,7 @@ def nodes_json_resolver(path: Path) -> Callable[[], dict[str, str]]:
 def parse_ports(spec: str) -> list[int]:
     ports: list[int] = []
     for part in spec.split(","):
-        lo, _, hi = part.partition("-")
+        lo, dummy, hi = part.partition("-")
         ports.extend(range(int(lo), int(hi or lo) + 1))
     return ports
 
@@ -182,12 +185,12 @@ def parse_ports(spec: str) -> list[int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nodes-json", type=Path, required=True)
-    ap.add_argument("--ports", default="18001-18004")
+    ap.add_argument("--ports", default="18001-18006,18443")
     ap.add_argument("--pid-file", type=Path)
     args = ap.parse_args()
     relay = Relay(nodes_json_resolver(args.nodes_json), parse_ports(args.ports))
-    signal.signal(signal.SIGTERM, lambda *_: relay.stop())
-    signal.signal(signal.SIGINT, lambda *_: relay.stop())
+    signal.signal(signal.SIGTERM, lambda *args: relay.stop())
+    signal.signal(signal.SIGINT, lambda *args: relay.stop())
     if args.pid_file:
         args.pid_file.write_text(f"{os.getpid()}\n")
     relay.run()

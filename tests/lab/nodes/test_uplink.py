@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from integration.cluster.bmc_relay import Relay, parse_ports
+from lab.nodes.uplink import Relay, parse_ports
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"), reason="needs root and unshare")
 
@@ -23,7 +23,7 @@ def _echo_server() -> tuple[socket.socket, int]:
     def serve() -> None:
         while True:
             try:
-                conn, _ = srv.accept()
+                conn, dummy = srv.accept()
             except OSError:
                 return
             with conn:
@@ -38,7 +38,7 @@ def test_relay_reaches_host_loopback_from_a_namespace_and_rebinds_after_restart(
     nodes = {}
 
     def start_node() -> subprocess.Popen:
-        proc = subprocess.Popen(["unshare", "--net", "sh", "-c", script])
+        proc = subprocess.Popen(["unshare", "--net", "sh", "-c", script])  # pylint: disable=consider-using-with
         time.sleep(0.3)
         nodes["n1"] = f"/proc/{proc.pid}/ns/net"
         return proc
@@ -47,7 +47,7 @@ def test_relay_reaches_host_loopback_from_a_namespace_and_rebinds_after_restart(
         code = (f"import socket;s=socket.create_connection(('127.0.0.1',{port}),timeout=5);"
                 "s.sendall(b'ping');print(s.recv(100).decode())")
         out = subprocess.run(["nsenter", f"--net=/proc/{proc.pid}/ns/net", "python3", "-c", code],
-                             capture_output=True, text=True, timeout=20)
+                             capture_output=True, text=True, timeout=20, check=False)
         return out.stdout.strip() + out.stderr.strip()
 
     relay = Relay(lambda: dict(nodes), [port])
@@ -56,14 +56,16 @@ def test_relay_reaches_host_loopback_from_a_namespace_and_rebinds_after_restart(
         relay.refresh()
         assert ask_from_node(proc) == "host:ping"
         # Power cycle: a new namespace must get a new listener.
-        proc.kill(); proc.wait()
+        proc.kill()
+        proc.wait()
         proc = start_node()
         relay.refresh()
         assert ask_from_node(proc) == "host:ping"
         assert relay.connections == 2
     finally:
         relay.stop()
-        proc.kill(); proc.wait()
+        proc.kill()
+        proc.wait()
         srv.close()
 
 
