@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -97,25 +96,11 @@ def _node_scenario_blocker(scenario: str) -> str | None:
     return None
 
 
-@pytest.fixture
-def fencing_relay(lab):
-    """ha_cluster fences through the BMC relay that the cluster tests stop when their module ends."""
-    bmcs = [b["port"] for b in lab.get("redfish")["bmcs"] if b["name"].startswith("node")]
-    relay = subprocess.Popen(
-        [sys.executable, "-m", "integration.cluster.bmc_relay", "--nodes-json", str(LAB_DIR / "nodes.json"),
-         "--ports", f"{min(bmcs)}-{max(bmcs)}", "--pid-file", str(LAB_DIR / "bmc-relay-molecule.pid")],
-        cwd=REPO_ROOT / "tests", env=dict(os.environ, PYTHONPATH=str(REPO_ROOT / "tests")))
-    yield relay
-    relay.terminate()
-    relay.wait(10)
-
-
 @pytest.mark.parametrize("scenario", NODE_SCENARIOS)
-def test_node_scenario(lab, scenario, request):
+def test_node_scenario(scenario):
+    # Fencing (ha_cluster) reaches the BMCs through the nodes component's uplink.
     blocker = _node_scenario_blocker(scenario)
     if blocker:
         pytest.skip(blocker)
-    if scenario == "ha_cluster":
-        request.getfixturevalue("fencing_relay")
     run = molecule("test", scenario)
     assert run.returncode == 0, f"molecule test -s {scenario} failed:\n{output(run)}"
