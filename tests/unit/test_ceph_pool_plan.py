@@ -23,7 +23,7 @@ def pool(**over):
 
 
 def test_new_pool_creates_rule_pool_and_app():
-    _, after, cmds = plan_pool(params(), [], RULES[:1])
+    _before, after, cmds = plan_pool(params(), [], RULES[:1])
     assert cmds[0] == ["osd", "crush", "rule", "create-replicated", "reforge_replicated", "default", "host"]
     assert ["osd", "pool", "create", "vms", "32", "32", "replicated", "reforge_replicated"] in cmds
     assert cmds[-1] == ["osd", "pool", "application", "enable", "vms", "rbd"]
@@ -37,12 +37,12 @@ def test_matching_pool_needs_nothing():
 
 
 def test_shrinking_sets_min_size_first():
-    _, _, cmds = plan_pool(params(size=2, min_size=1), [pool()], RULES)
+    cmds = plan_pool(params(size=2, min_size=1), [pool()], RULES)[2]
     assert cmds == [["osd", "pool", "set", "vms", "min_size", "1"], ["osd", "pool", "set", "vms", "size", "2"]]
 
 
 def test_growing_sets_size_first_and_moves_rule():
-    _, _, cmds = plan_pool(params(size=4, min_size=3), [pool(crush_rule=0)], RULES)
+    cmds = plan_pool(params(size=4, min_size=3), [pool(crush_rule=0)], RULES)[2]
     assert cmds == [["osd", "pool", "set", "vms", "crush_rule", "reforge_replicated"],
                     ["osd", "pool", "set", "vms", "size", "4"], ["osd", "pool", "set", "vms", "min_size", "3"]]
 

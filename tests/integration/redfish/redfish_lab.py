@@ -98,7 +98,7 @@ def run_module(name: str, args: dict, check: bool = False, diff: bool = True, ti
     env = dict(os.environ, PYTHONPATH=str(COLLECTIONS))
     try:
         proc = subprocess.run([sys.executable, "-m", f"ansible_collections.reforge.hci.plugins.modules.{name}", fh.name],
-                              capture_output=True, text=True, timeout=timeout, env=env)
+                              capture_output=True, text=True, timeout=timeout, env=env, check=False)
     finally:
         os.unlink(fh.name)
     try:

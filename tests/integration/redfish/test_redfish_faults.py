@@ -7,11 +7,9 @@ import time
 
 import pytest
 
-from redfish_lab import FAST, bmc, fleet, run_module  # noqa: F401 (fixtures)
+from redfish_lab import run_module
 
 pytestmark = pytest.mark.lab
-
-
 
 
 def statuses(bmc, cursor, method, path_part):
@@ -38,7 +36,7 @@ def test_dell_rac0679_busy_job_queue_is_waited_out(bmc):
         deadline = time.monotonic() + 120
         while not statuses(bmc, cursor, "DELETE", "/Volumes/") and time.monotonic() < deadline:
             time.sleep(0.2)
-        for _ in range(3):
+        for _poll in range(3):
             bmc.get(job)
     threading.Thread(target=other_job_finishes, daemon=True).start()
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from redfish_lab import FAST, FIRMWARE_DIR, bmc, fleet, image_server, lifecycle, reboot, run_module  # noqa: F401
+from redfish_lab import FIRMWARE_DIR, lifecycle, reboot, run_module
 
 pytestmark = pytest.mark.lab
-
-
 
 
 def versions(bmc) -> dict:

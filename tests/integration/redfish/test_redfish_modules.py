@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from redfish_lab import FAST, bmc, fleet, lifecycle, reboot, run_module  # noqa: F401 (fixtures)
+from redfish_lab import lifecycle, reboot, run_module
 
 pytestmark = pytest.mark.lab
+
 
 # -- bmc_info ---------------------------------------------------------------------------
 @pytest.mark.parametrize("bmc, vendor", [("node1", "dell"), ("node2", "hpe"), ("node3", "xfusion"),
@@ -104,7 +105,6 @@ def test_dell_perc11_to_hba_fails_honestly(bmc):
 def test_xfusion_jbod(bmc):
     args = bmc.conn(mode="jbod", allow_data_loss=True)
     _c, applied, _a = lifecycle(bmc, "bmc_storage_controller", args)
-    storage = bmc.get(bmc.system + "/Storages/RAIDStorage0") if False else None  # noqa: F841 (path varies)
     facts = run_module("bmc_info", bmc.conn(gather=["storage"]))["bmc"]["storage"][0]
     assert facts["mode"] == "jbod"
 

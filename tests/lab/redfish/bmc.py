@@ -227,7 +227,7 @@ class BMC:
         auth = headers.get("authorization", "")
         if auth.lower().startswith("basic "):
             try:
-                user, _, pw = base64.b64decode(auth[6:]).decode().partition(":")
+                user, _sep, pw = base64.b64decode(auth[6:]).decode().partition(":")
             except (ValueError, UnicodeDecodeError):
                 user, pw = "", ""
             if user == self.username and secrets.compare_digest(pw, self.password):
@@ -455,7 +455,7 @@ class BMC:
             state = self._hook_queue.get()
             try:
                 res = subprocess.run([str(hook), "power", node, state], capture_output=True,
-                                     text=True, timeout=300)
+                                     text=True, timeout=300, check=False)
                 line = f"{now_iso()} {node} {state}: rc={res.returncode} {res.stderr.strip()[-200:]}"
             except (OSError, subprocess.TimeoutExpired) as exc:
                 line = f"{now_iso()} {node} {state}: {exc}"
@@ -473,7 +473,7 @@ class BMC:
             "boot_count": self.boot_count, "boot_history": self.boot_history,
             "boot": self.system().get("Boot", {}),
             "sessions": len(self.sessions),
-            "pending": {k: v for k, v in self.pending.items()},
+            "pending": dict(self.pending),
             "staged_firmware": self.staged_firmware,
             "tasks": {t.id: {"name": t.name, "state": t.state, "polls_left": t.polls_left}
                       for t in self.tasks.values()},

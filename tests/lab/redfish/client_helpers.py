@@ -56,7 +56,7 @@ class LabBMC:
         return self.request("POST", path, json=body, **kw)
 
     def wait_task(self, location: str, max_polls: int = 50) -> dict:
-        for _ in range(max_polls):
+        for _poll in range(max_polls):
             r = self.get(location)
             body = r.json()
             state = body.get("TaskState") or body.get("JobState")

@@ -18,14 +18,16 @@ _BASE_MESSAGES = {
     "ActionNotSupported": "The action %1 is not supported by the resource.",
     "OperationNotAllowed": "The HTTP method is not allowed on this resource.",
     "NoValidSession": "There is no valid session established with the implementation.",
-    "InsufficientPrivilege": "There are insufficient privileges for the account or credentials associated with the current session to perform the requested operation.",
+    "InsufficientPrivilege": ("There are insufficient privileges for the account or credentials associated with the current session "
+                              "to perform the requested operation."),
     "ResourceInUse": "The change to the requested resource failed because the resource is in use or in transition.",
     "InternalError": "The request failed due to an internal service error.  The service is still operational.",
     "ServiceTemporarilyUnavailable": "The service is temporarily unavailable.  Retry in %1 seconds.",
     "MalformedJSON": "The request body submitted was malformed JSON and could not be parsed by the receiving service.",
     "ResetRequired": "In order to complete the operation, a component reset is required with the Reset action URI '%1' and ResetType '%2'.",
     "Success": "The request completed successfully.",
-    "GeneralError": "A general error has occurred.  See Resolution for information on how to resolve the error, or @Message.ExtendedInfo if Resolution is not provided.",
+    "GeneralError": ("A general error has occurred.  See Resolution for information on how to resolve the error, "
+                     "or @Message.ExtendedInfo if Resolution is not provided."),
 }
 
 

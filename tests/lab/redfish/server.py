@@ -12,7 +12,6 @@ import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from pathlib import Path
 from typing import Any
 
 from . import vendor_ops
@@ -125,7 +124,7 @@ def _resource_response(bmc: BMC, key: str, status: int) -> Response:
 
 # --------------------------------------------------------------- lab API
 def lab_api(bmc: BMC, method: str, raw_path: str, raw: bytes) -> Response:
-    path, _, query = raw_path.partition("?")
+    path, _sep, query = raw_path.partition("?")
     params = dict(p.partition("=")[::2] for p in query.split("&") if p)
     body = json.loads(raw.decode() or "{}") if raw else {}
     if path == "/_lab/log" and method == "GET":
@@ -337,7 +336,7 @@ class Fleet:
         for srv in self.servers:
             sel.register(srv.socket, selectors.EVENT_READ, srv)
         while not self._stop.is_set():
-            for sk, _ in sel.select(timeout=0.5):
+            for sk, _events in sel.select(timeout=0.5):
                 sk.data._handle_request_noblock()
         sel.close()
 

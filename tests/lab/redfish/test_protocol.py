@@ -157,7 +157,7 @@ def test_virtual_media_insert_eject(bmc, name, media):
 def test_fault_status_with_retry_after_then_recovers(bmc):
     c = bmc("node2")
     c.fault("status", status=503, path="/Systems/1$", count=2, retry_after=3)
-    for _ in range(2):
+    for _attempt in range(2):
         r = c.get(HPE_SYS)
         assert r.status_code == 503 and r.headers["Retry-After"] == "3"
     assert c.get(HPE_SYS).status_code == 200

@@ -75,12 +75,12 @@ def test_dell_bios_settings_apply_time_creates_job(bmc):
 def test_dell_convert_to_nonraid_realtime_job(bmc):
     c = bmc("node1")
     r = c.post(f"{RAID_SVC}.ConvertToNonRAID", {"PDArray": [DISK.format(2), DISK.format(3)],
-                                                 "@Redfish.OperationApplyTime": "Immediate"})
+                                                "@Redfish.OperationApplyTime": "Immediate"})
     assert r.status_code == 202
     job = r.headers["Location"]
     busy = c.post(f"{RAID_SVC}.ConvertToNonRAID", {"PDArray": [DISK.format(4)], "@Redfish.OperationApplyTime": "Immediate"})
     assert busy.status_code == 400 and busy.json()["error"]["code"] == "IDRAC.2.8.RAC0679"
-    states = [c.json(job)["JobState"] for _ in range(TASK_POLLS)]
+    states = [c.json(job)["JobState"] for _poll in range(TASK_POLLS)]
     assert states[:-1] == ["Running"] * (TASK_POLLS - 1) and states[-1] == "Completed"
     raid = c.json(f"{DELL_ST}/Drives/{DISK.format(2)}")["Oem"]["Dell"]["DellPhysicalDisk"]["RaidStatus"]
     assert raid == "NonRAID"
@@ -94,7 +94,7 @@ def test_dell_convert_staged_until_reboot(bmc):
     c = bmc("spare5")
     r = c.post(f"{RAID_SVC}.ConvertToNonRAID", {"PDArray": [DISK.format(5)]})
     job = r.headers["Location"]
-    assert [c.json(job)["JobState"] for _ in range(3)] == ["Scheduled"] * 3
+    assert [c.json(job)["JobState"] for _poll in range(3)] == ["Scheduled"] * 3
     reboot(c, DELL)
     assert c.json(job)["JobState"] == "Completed"
     assert c.json(f"{DELL_ST}/Drives/{DISK.format(5)}")["Oem"]["Dell"]["DellPhysicalDisk"]["RaidStatus"] == "NonRAID"
@@ -142,7 +142,7 @@ def test_ilo5_smartstorageconfig_put_applies_on_reset(bmc):
     assert len(c.json(ssc)["LogicalDrives"]) == 1
     etag = c.get(f"{ssc}/settings").headers["ETag"]
     r = c.request("PUT", f"{ssc}/settings", json={"Actions": [{"Action": "ClearConfigurationMetadata"}],
-                                                 "LogicalDrives": [], "DataGuard": "Disabled"},
+                                                  "LogicalDrives": [], "DataGuard": "Disabled"},
                   headers={"If-Match": etag})
     assert r.status_code == 200 and "iLO.2.15.SystemResetRequired" in message_ids(r.json())
     assert len(c.json(ssc)["LogicalDrives"]) == 1   # nothing happens before POST
@@ -237,7 +237,7 @@ def test_update_task_failure_and_slow_task_faults(bmc, tmp_path):
     c.fault("task_polls", path="SimpleUpdate", polls=6)
     r = c.post("/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate",
                {"ImageURI": image(tmp_path, "bios-2.40.bin")})
-    states = [c.json(r.headers["Location"])["TaskState"] for _ in range(6)]
+    states = [c.json(r.headers["Location"])["TaskState"] for _poll in range(6)]
     assert states == ["Running"] * 5 + ["Completed"]
 
 

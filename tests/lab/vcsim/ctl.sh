@@ -31,7 +31,7 @@ build() {
     mkdir -p "$(dirname "$bin")"
     echo "vcsim: building $(basename "$bin") (Go GOPATH mode, Debian's govmomi)" >&2
     # GOPATH mode against /usr/share/gocode: nothing is fetched from anywhere.
-    GO111MODULE=off GOPROXY=off GOFLAGS= GOPATH="/usr/share/gocode:$here/go" \
+    GO111MODULE=off GOPROXY=off GOFLAGS='' GOPATH="/usr/share/gocode:$here/go" \
       go build -trimpath -o "$bin.tmp" vcsimlab
     mv "$bin.tmp" "$bin"
     # Older builds are dead weight (~25 MB each).
@@ -84,7 +84,7 @@ case "${1:-status}" in
     if running && answers; then describe; exit 0; fi
     "$REPO_ROOT/tests/lab/pki/ctl.sh" up
     bin=$(build)
-    running && kill "$(cat "$pidf")" 2>/dev/null || true
+    if running; then kill "$(cat "$pidf")" 2>/dev/null || true; fi
     mkdir -p "$state"; rm -f "$state/ready.json"
     VCSIM_USERNAME="$user" VCSIM_PASSWORD="$pass" setsid "$bin" \
       -listen "127.0.0.1:$port" \

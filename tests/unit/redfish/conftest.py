@@ -55,7 +55,7 @@ def dell_tree(model: str, raid_status=("Online", "Online"), volumes=("RAID1",), 
     }
     for i, raid in enumerate(volumes):
         res[STORAGE + "/Volumes/Disk.Virtual.%d" % i] = {"@odata.id": STORAGE + "/Volumes/Disk.Virtual.%d" % i,
-                                                          "Id": "Disk.Virtual.%d" % i, "RAIDType": raid}
+                                                         "Id": "Disk.Virtual.%d" % i, "RAIDType": raid}
     for d, status in zip(drives, raid_status):
         res[STORAGE + "/Drives/" + d] = {"@odata.id": STORAGE + "/Drives/" + d, "Id": d, "MediaType": "SSD",
                                          "CapacityBytes": 960197124096, "PredictedMediaLifeLeftPercent": 97,

@@ -110,7 +110,7 @@ def test_firmware_plan_skips_previous_and_newer():
     plan, unmatched = plan_updates(INVENTORY, baseline, allow_downgrade=False)
     assert [(p["inventory_id"], p["from"], p["to"]) for p in plan] == [("Installed-159-2.17.0", "2.17.0", "2.19.1")]
     assert unmatched == ["NIC"]
-    plan, _ = plan_updates(INVENTORY, baseline, allow_downgrade=True)
+    plan, _unmatched = plan_updates(INVENTORY, baseline, allow_downgrade=True)
     assert len(plan) == 2
 
 

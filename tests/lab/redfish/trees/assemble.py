@@ -148,7 +148,7 @@ def update_service(tree: dict, protocols: list[str]) -> None:
 
 
 def virtual_media(tree: dict, base: str, ids: list[tuple[str, list[str]]]) -> None:
-    tree[base] = coll(base, "VirtualMediaCollection", "Virtual Media Services", [f"{base}/{i}" for i, _ in ids])
+    tree[base] = coll(base, "VirtualMediaCollection", "Virtual Media Services", [f"{base}/{vid}" for vid, _types in ids])
     for vid, types in ids:
         tree[f"{base}/{vid}"] = {
             "@odata.id": f"{base}/{vid}", "@odata.type": "#VirtualMedia.v1_3_0.VirtualMedia", "Id": vid,
@@ -480,25 +480,27 @@ def hpe_ilo6() -> dict:
             "PhysicalLocation": {"PartLocation": {"LocationType": "Bay", "ServiceLabel": f"Slot=1:Port=1:Box=3:Bay={n + 3}",
                                                   "LocationOrdinalValue": n + 3}}}
     drives = [f"{CH}/2556", f"{CH}/2557"] + list(new_drives)
-    return {"base": "hpe-ilo5", "delete": [f"{S}/SmartStorage", f"{S}/smartstorageconfig"],
-            "resources": new_drives,
-            "patch": {
-                S: {"Model": "ProLiant DL380 Gen11", "ProcessorSummary": {"Model": cpu},
-                    "MemorySummary": {"TotalSystemMemoryGiB": 512},
-                    "Oem": {"Hpe": {"Links": {"SmartStorage": None}}}},
-                f"{S}/Processors/1": {"Model": cpu, "TotalCores": 32, "TotalThreads": 64},
-                f"{S}/Processors/2": {"Model": cpu, "TotalCores": 32, "TotalThreads": 64},
-                st: {"Name": "HPE MR408i-o Gen11", "AutoVolumeCreate": "Disabled",
-                     "AutoVolumeCreate@Redfish.AllowableValues": ["Disabled", "NonRAID"],
-                     "@Redfish.WriteableProperties": ["EncryptionMode", "HotspareActivationPolicy", "AutoVolumeCreate"],
-                     "Drives": [ref(d) for d in drives], "Drives@odata.count": len(drives)},
-                f"{st}/Controllers/0": {"Name": "HPE MR408i-o Gen11", "Model": "HPE MR408i-o Gen11",
-                                        "FirmwareVersion": "52.26.3-5250"},
-                f"{R}/Managers/1": {"Model": "iLO 6", "FirmwareVersion": "iLO 6 v1.59"},
-                f"{R}/UpdateService/FirmwareInventory/1": {"Name": "iLO 6", "Version": "1.59 Jun 12 2024"},
-                f"{R}/UpdateService/FirmwareInventory/2": {"Name": "System ROM", "Version": "U54 v2.16 (03/01/2024)"},
-                f"{R}/UpdateService/FirmwareInventory/19": {"Name": "HPE MR408i-o Gen11", "Version": "52.26.3-5250"},
-            }}
+    return {
+        "base": "hpe-ilo5", "delete": [f"{S}/SmartStorage", f"{S}/smartstorageconfig"],
+        "resources": new_drives,
+        "patch": {
+            S: {"Model": "ProLiant DL380 Gen11", "ProcessorSummary": {"Model": cpu},
+                "MemorySummary": {"TotalSystemMemoryGiB": 512},
+                "Oem": {"Hpe": {"Links": {"SmartStorage": None}}}},
+            f"{S}/Processors/1": {"Model": cpu, "TotalCores": 32, "TotalThreads": 64},
+            f"{S}/Processors/2": {"Model": cpu, "TotalCores": 32, "TotalThreads": 64},
+            st: {"Name": "HPE MR408i-o Gen11", "AutoVolumeCreate": "Disabled",
+                 "AutoVolumeCreate@Redfish.AllowableValues": ["Disabled", "NonRAID"],
+                 "@Redfish.WriteableProperties": ["EncryptionMode", "HotspareActivationPolicy", "AutoVolumeCreate"],
+                 "Drives": [ref(d) for d in drives], "Drives@odata.count": len(drives)},
+            f"{st}/Controllers/0": {"Name": "HPE MR408i-o Gen11", "Model": "HPE MR408i-o Gen11",
+                                    "FirmwareVersion": "52.26.3-5250"},
+            f"{R}/Managers/1": {"Model": "iLO 6", "FirmwareVersion": "iLO 6 v1.59"},
+            f"{R}/UpdateService/FirmwareInventory/1": {"Name": "iLO 6", "Version": "1.59 Jun 12 2024"},
+            f"{R}/UpdateService/FirmwareInventory/2": {"Name": "System ROM", "Version": "U54 v2.16 (03/01/2024)"},
+            f"{R}/UpdateService/FirmwareInventory/19": {"Name": "HPE MR408i-o Gen11", "Version": "52.26.3-5250"},
+        },
+    }
 
 
 def dmtf_haswell() -> dict:
