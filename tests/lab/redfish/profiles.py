@@ -40,54 +40,45 @@ class Profile:
 
 
 DELL_SYS = "/redfish/v1/Systems/System.Embedded.1"
-DELL_FW = "/redfish/v1/UpdateService/FirmwareInventory"
+FW_INVENTORY = "/redfish/v1/UpdateService/FirmwareInventory"
+
+
+def dell_idrac9(key: str, model: str, tree: str) -> Profile:
+    """An iDRAC9 server: the Dell templates differ only in model and storage controller (tree)."""
+    idrac = f"{FW_INVENTORY}/Installed-25227-6.10.30.00"
+    return Profile(
+        key=key, vendor="dell", model=model, tree=tree,
+        system=DELL_SYS, manager="/redfish/v1/Managers/iDRAC.Embedded.1",
+        serial="4XK7LP2", uuid="4c4c4544-0058-4b10-8037-b4c04f4c5032",
+        extra_identity=("CN7016394R0123",),
+        settings_style="pending_only", dell_jobs=True,
+        firmware={"bios": f"{FW_INVENTORY}/Installed-159-2.19.1", "idrac": idrac,
+                  "perc": f"{FW_INVENTORY}/Installed-104-25.5.9.0001", "nic": f"{FW_INVENTORY}/Installed-108255-22.31.6"},
+        firmware_immediate=(idrac,),
+        bmc_firmware=idrac,
+        multipart_uri="/redfish/v1/UpdateService/MultipartUpload",
+    )
+
+
+def hpe_ilo(key: str, model: str, tree: str, ilo: str, controller: str, multipart_uri: str = "") -> Profile:
+    """An iLO server: the firmware aliases name the iLO generation and the storage controller."""
+    return Profile(
+        key=key, vendor="hpe", model=model, tree=tree,
+        system="/redfish/v1/Systems/1", manager="/redfish/v1/Managers/1",
+        serial="MXQ2390RHW", uuid="39383250-3834-584D-5132-333930524857",
+        firmware={"bios": f"{FW_INVENTORY}/2", ilo: f"{FW_INVENTORY}/1", controller: f"{FW_INVENTORY}/19"},
+        firmware_immediate=(f"{FW_INVENTORY}/1",),
+        bmc_firmware=f"{FW_INVENTORY}/1",
+        multipart_uri=multipart_uri,
+    )
+
 
 PROFILES: dict[str, Profile] = {p.key: p for p in [
-    Profile(
-        key="dell-r640-h730p", vendor="dell", model="PowerEdge R640", tree="dell-idrac9",
-        system=DELL_SYS, manager="/redfish/v1/Managers/iDRAC.Embedded.1",
-        serial="4XK7LP2", uuid="4c4c4544-0058-4b10-8037-b4c04f4c5032",
-        extra_identity=("CN7016394R0123",),
-        settings_style="pending_only", dell_jobs=True,
-        firmware={"bios": f"{DELL_FW}/Installed-159-2.19.1", "idrac": f"{DELL_FW}/Installed-25227-6.10.30.00",
-                  "perc": f"{DELL_FW}/Installed-104-25.5.9.0001", "nic": f"{DELL_FW}/Installed-108255-22.31.6"},
-        firmware_immediate=(f"{DELL_FW}/Installed-25227-6.10.30.00",),
-        bmc_firmware=f"{DELL_FW}/Installed-25227-6.10.30.00",
-        multipart_uri="/redfish/v1/UpdateService/MultipartUpload",
-    ),
-    Profile(
-        key="dell-r750-h755", vendor="dell", model="PowerEdge R750", tree="dell-idrac9-perc11",
-        system=DELL_SYS, manager="/redfish/v1/Managers/iDRAC.Embedded.1",
-        serial="4XK7LP2", uuid="4c4c4544-0058-4b10-8037-b4c04f4c5032",
-        extra_identity=("CN7016394R0123",),
-        settings_style="pending_only", dell_jobs=True,
-        firmware={"bios": f"{DELL_FW}/Installed-159-2.19.1", "idrac": f"{DELL_FW}/Installed-25227-6.10.30.00",
-                  "perc": f"{DELL_FW}/Installed-104-25.5.9.0001", "nic": f"{DELL_FW}/Installed-108255-22.31.6"},
-        firmware_immediate=(f"{DELL_FW}/Installed-25227-6.10.30.00",),
-        bmc_firmware=f"{DELL_FW}/Installed-25227-6.10.30.00",
-        multipart_uri="/redfish/v1/UpdateService/MultipartUpload",
-    ),
-    Profile(
-        key="hpe-dl360-gen10plus", vendor="hpe", model="ProLiant DL360 Gen10 Plus",
-        tree="hpe-ilo5", system="/redfish/v1/Systems/1", manager="/redfish/v1/Managers/1",
-        serial="MXQ2390RHW", uuid="39383250-3834-584D-5132-333930524857",
-        firmware={"bios": "/redfish/v1/UpdateService/FirmwareInventory/2",
-                  "ilo5": "/redfish/v1/UpdateService/FirmwareInventory/1",
-                  "smartarray": "/redfish/v1/UpdateService/FirmwareInventory/19"},
-        firmware_immediate=("/redfish/v1/UpdateService/FirmwareInventory/1",),
-        bmc_firmware="/redfish/v1/UpdateService/FirmwareInventory/1",
-    ),
-    Profile(
-        key="hpe-dl380-gen11", vendor="hpe", model="ProLiant DL380 Gen11",
-        tree="hpe-ilo6", system="/redfish/v1/Systems/1", manager="/redfish/v1/Managers/1",
-        serial="MXQ2390RHW", uuid="39383250-3834-584D-5132-333930524857",
-        firmware={"bios": "/redfish/v1/UpdateService/FirmwareInventory/2",
-                  "ilo6": "/redfish/v1/UpdateService/FirmwareInventory/1",
-                  "mr408i": "/redfish/v1/UpdateService/FirmwareInventory/19"},
-        firmware_immediate=("/redfish/v1/UpdateService/FirmwareInventory/1",),
-        bmc_firmware="/redfish/v1/UpdateService/FirmwareInventory/1",
-        multipart_uri="/redfish/v1/UpdateService/MultipartUpdate",
-    ),
+    dell_idrac9("dell-r640-h730p", "PowerEdge R640", "dell-idrac9"),
+    dell_idrac9("dell-r750-h755", "PowerEdge R750", "dell-idrac9-perc11"),
+    hpe_ilo("hpe-dl360-gen10plus", "ProLiant DL360 Gen10 Plus", "hpe-ilo5", "ilo5", "smartarray"),
+    hpe_ilo("hpe-dl380-gen11", "ProLiant DL380 Gen11", "hpe-ilo6", "ilo6", "mr408i",
+            multipart_uri="/redfish/v1/UpdateService/MultipartUpdate"),
     Profile(
         key="xfusion-2288h-v6", vendor="xfusion", model="2288H V6", tree="xfusion-ibmc",
         system="/redfish/v1/Systems/1", manager="/redfish/v1/Managers/1",
