@@ -1,5 +1,5 @@
 # The two commands of the README, and the pieces they are made of.
-.PHONY: demo test setup lab-up lab-down lab-status sanity lint
+.PHONY: demo test setup lab-up lab-down lab-status sanity sanity-all lint
 
 demo: ## set up, bring the lab up, and run the main job (campus build-out + VM migration)
 	scripts/demo.sh
@@ -18,3 +18,11 @@ lab-down:
 
 lab-status:
 	tests/lab/lab.sh status
+
+sanity: ## ansible-test sanity on the newest ansible-core (the release in .venv; what CI runs)
+	scripts/setup.sh
+	scripts/sanity.sh --venv
+
+sanity-all: ## ansible-test sanity on every ansible-core release that runs on this Python (2.15-2.19 on 3.11)
+	scripts/setup.sh
+	scripts/sanity-all.sh
