@@ -26,7 +26,8 @@ MiB = 1024 * 1024
 
 
 class SourceReader(Protocol):
-    def read(self, offset: int, length: int) -> bytes: ...
+    def read(self, offset: int, length: int) -> bytes:
+        """Return `length` bytes of the source disk from `offset`."""
 
 
 class CopySettings:
