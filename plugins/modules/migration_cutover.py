@@ -11,6 +11,9 @@ description:
   - Shuts the guest down (hard power off after O(guest_shutdown_timeout)), runs the final sync with the source
     off and verifies it, converts the VM definition (virtio disks and NICs, BIOS or UEFI as the source had, each
     NIC on the bridge/VLAN its port group maps to with its MAC kept), defines it, boots it and checks it is alive.
+  - A VM cut over before (its record in O(journal_dir)) is left alone and reported with C(already_cut_over), so
+    a rerun of a wave never stops a VM that already runs on the cluster. Delete C(<journal_dir>/<vm>.cutover.json)
+    to cut it over again.
   - On any failure after the shutdown it rolls back, powers the source on again, leaves the target defined but
     stopped, and fails with the reason and the steps done.
   - O(method=libvirt) defines and starts the domain with C(virsh) on the host the task runs on (delegate to a
@@ -47,12 +50,22 @@ options:
     description: Directory of file targets named C(<vm>-disk<key>.<format>).
     type: path
   target_format:
-    description: Format of the files in O(target_dir).
+    description:
+      - Format of the targets of disks not listed in O(targets) - files in O(target_dir) (C(raw), C(qcow2)), or
+        C(rbd) images C(<vm>-disk<key>) in O(target_pool) written through librbd on the host the task runs on.
     type: str
-    choices: [raw, qcow2]
+    choices: [raw, qcow2, rbd]
     default: raw
+  target_pool:
+    description: Ceph pool of the images when O(target_format=rbd).
+    type: str
+    default: vms
   network_map:
-    description: "Port group name to C({bridge: <name>, vlan: <id>}). Every NIC's port group must be mapped."
+    description:
+      - "Port group name to C({bridge: <name>, vlan: <id>, ovs: <bool>}). Every NIC's port group must be mapped;
+        the MAC is kept."
+      - With O(method=libvirt) a VLAN tag needs an Open vSwitch bridge (C(ovs=true)); on Linux bridges map the
+        port group to a per-VLAN bridge instead. Both are checked before the source is touched.
     type: dict
     required: true
   domain_dir:
@@ -85,6 +98,19 @@ options:
     type: str
     choices: [none, sample, full]
     default: sample
+  domain_type:
+    description:
+      - libvirt domain type. C(kvm) on nodes with hardware virtualisation; C(qemu) runs the guest under TCG.
+      - C(auto) takes what the M(reforge.hci.hypervisor) role's probe recorded in C(/etc/libvirt/reforge-domain-type)
+        on the host the task runs on, and C(kvm) when that file is missing.
+    type: str
+    choices: [auto, kvm, qemu]
+    default: auto
+  rbd_auth:
+    description:
+      - How libvirt authenticates to Ceph for RBD disks, C({user, secret_uuid, monitors}) as the hypervisor role set
+        them up (its libvirt secret). Without it the domain has no C(<auth>) element.
+    type: dict
   qemu_memory_mb:
     description: Memory of the O(method=qemu) boot check (defaults to the VM's).
     type: int
@@ -103,9 +129,12 @@ EXAMPLES = r'''
   reforge.hci.migration_cutover:
     vm: db01
     journal_dir: /var/lib/reforge/migration/journal
-    targets: {"0": {format: rbd, pool: vms, image: db01-disk0}}
+    target_format: rbd
+    target_pool: vms
+    rbd_auth: {user: libvirt, secret_uuid: 6a1e2d55-0f3b-5b8e-9d7e-3f0b1c2d4e5f, monitors: [10.20.0.11, 10.20.0.12]}
     network_map:
-      "VM Network": {bridge: br-vm, vlan: 120}
+      "VM Network": {bridge: br-vm}
+      prod-db: {bridge: br-ovs, vlan: 120, ovs: true}
     domain_dir: /var/lib/reforge/migration/domains
   delegate_to: node1
 '''
@@ -132,6 +161,10 @@ downtime_seconds:
   description: Seconds from the source shutdown to the alive check (or the rollback).
   returned: always
   type: float
+already_cut_over:
+  description: The VM was cut over by an earlier run; nothing was done.
+  returned: when true
+  type: bool
 domain_xml:
   description: Path of the domain XML (run) or its text (check mode).
   returned: always
@@ -148,6 +181,21 @@ from ansible_collections.reforge.hci.plugins.module_utils.vsphere.argspec import
 from ansible_collections.reforge.hci.plugins.module_utils.migration.sync import targets_from_params
 
 
+DOMAIN_TYPE_FILE = "/etc/libvirt/reforge-domain-type"
+
+
+def _domain_type(wanted):
+    """The hypervisor role's probe result on this node for C(auto)."""
+    if wanted != "auto":
+        return wanted
+    try:
+        with open(DOMAIN_TYPE_FILE) as handle:
+            found = handle.read().strip()
+    except (IOError, OSError):
+        return "kvm"
+    return found if found in ("kvm", "qemu") else "kvm"
+
+
 def body(module):
     p = module.params
     conn = connect(module)
@@ -157,7 +205,12 @@ def body(module):
         cutover = Cutover(conn, p["vm"], targets_from_params(p, facts), p["journal_dir"], settings,
                           p["network_map"], p["domain_dir"], method=p["method"], libvirt_uri=p["libvirt_uri"],
                           alive_pattern=p["alive_pattern"], alive_timeout=p["alive_timeout"], verify_policy=p["verify"],
-                          guest_shutdown_timeout=p["guest_shutdown_timeout"], qemu_memory_mb=p["qemu_memory_mb"])
+                          guest_shutdown_timeout=p["guest_shutdown_timeout"], qemu_memory_mb=p["qemu_memory_mb"],
+                          domain_type=_domain_type(p["domain_type"]), rbd_auth=p["rbd_auth"])
+        earlier = cutover.already_done()
+        if earlier is not None:
+            earlier["changed"] = False
+            return earlier
         if module.check_mode:
             preview = cutover.plan()
             out = {"changed": True, "cut_over": False, "rolled_back": False, "steps": [], "downtime_seconds": 0.0,
@@ -187,6 +240,8 @@ def main():
         guest_shutdown_timeout=dict(type="int", default=300),
         verify=dict(type="str", choices=["none", "sample", "full"], default="sample"),
         qemu_memory_mb=dict(type="int"),
+        domain_type=dict(type="str", choices=["auto", "kvm", "qemu"], default="auto"),
+        rbd_auth=dict(type="dict"),
         streams=dict(type="int", default=4),
         throttle_mb_s=dict(type="float", default=0),
     )

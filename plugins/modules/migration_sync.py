@@ -15,6 +15,7 @@ description:
     several parallel Range streams (no VDDK), writes the target at the same offsets (zero chunks become holes or
     discards), flushes, commits the new changeId to the journal and removes the snapshot.
   - Crash safe; a killed run resumes from the journal without copying confirmed extents again.
+  - A VM that M(reforge.hci.migration_cutover) already cut over is not synced again (C(already_cut_over)).
   - Meant to be delegated to a cluster node with access to the target, so the data does not pass through the
     Ansible controller. The node needs Python 3 with pyvmomi and requests (Debian C(python3-pyvmomi),
     C(python3-requests)); C(python3-rbd) for RBD targets, C(qemu-utils) for qcow2 targets.
@@ -51,10 +52,16 @@ options:
     description: Directory for disks without an entry in O(targets); files are named C(<vm>-disk<key>.<format>).
     type: path
   target_format:
-    description: Format of the files in O(target_dir).
+    description:
+      - Format of the targets of disks not listed in O(targets) - files in O(target_dir) (C(raw), C(qcow2)), or
+        C(rbd) images C(<vm>-disk<key>) in O(target_pool) written through librbd on the host the task runs on.
     type: str
-    choices: [raw, qcow2]
+    choices: [raw, qcow2, rbd]
     default: raw
+  target_pool:
+    description: Ceph pool of the images when O(target_format=rbd).
+    type: str
+    default: vms
   progress_path:
     description: JSON file updated while the sync runs (bytes done, rate, ETA).
     type: path
@@ -102,6 +109,10 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+already_cut_over:
+  description: The VM was cut over before; nothing was synced.
+  returned: when true
+  type: bool
 disks:
   description: Per disk, the kind of sync, bytes asked for (changed/allocated), read, written and skipped as
     zero, duration, MB/s, changed-area windows, committed changeId and verification result.
@@ -125,6 +136,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.reforge.hci.plugins.module_utils.migration.engine import CopySettings
+from ansible_collections.reforge.hci.plugins.module_utils.migration import journal
 from ansible_collections.reforge.hci.plugins.module_utils.migration.journal import SyncJournal
 from ansible_collections.reforge.hci.plugins.module_utils.migration.sync import (
     VmSync, journal_path, target_for, targets_from_params)
@@ -154,6 +166,9 @@ def body(module):
     p = module.params
     conn = connect(module)
     try:
+        done = journal.read_cutover(p["journal_dir"], p["vm"])
+        if done is not None:
+            return {"changed": False, "vm": p["vm"], "already_cut_over": True, "cut_over_at": done.get("at")}
         facts = vmops.vm_facts(conn, vmops.find_vm(conn, p["vm"]))
         targets = targets_from_params(p, facts)
         if module.check_mode:

@@ -28,14 +28,31 @@ def map_nics(nics: List[Dict[str, Any]], network_map: Dict[str, Dict[str, Any]])
             raise CutoverError("no network_map entry for port group %r (NIC %s, MAC %s)"
                                % (nic.get("network"), nic.get("label"), nic.get("mac")))
         out.append({"mac": nic["mac"], "bridge": target["bridge"], "vlan": target.get("vlan"),
-                    "source_network": nic.get("network")})
+                    "ovs": bool(target.get("ovs")), "source_network": nic.get("network")})
     return out
 
 
+def check_libvirt_nics(nics: List[Dict[str, Any]]) -> None:
+    """libvirt tags a NIC's VLAN only on an Open vSwitch bridge; on a Linux bridge the domain would not start.
+
+    Checked before the source is touched: map such port groups to a per-VLAN Linux
+    bridge (e.g. ``br110`` over ``bond0.110``) or mark the bridge ``ovs: true``.
+    """
+    for nic in nics:
+        if nic.get("vlan") and not nic.get("ovs"):
+            raise CutoverError("port group %r maps to VLAN %s on Linux bridge %r: libvirt tags VLANs only on Open "
+                               "vSwitch bridges (set ovs: true) - map it to a per-VLAN bridge instead"
+                               % (nic.get("source_network"), nic["vlan"], nic["bridge"]))
+
+
 def domain_xml(facts: Dict[str, Any], disks: List[Dict[str, Any]], nics: List[Dict[str, Any]],
-               serial_log: Optional[str] = None, nvram_dir: str = "/var/lib/libvirt/qemu/nvram") -> str:
-    """libvirt domain for the converted VM; ``disks`` are ``{format: raw|qcow2|rbd, path | pool+image, ...}``."""
-    dom = ET.Element("domain", type="kvm")
+               serial_log: Optional[str] = None, nvram_dir: str = "/var/lib/libvirt/qemu/nvram",
+               domain_type: str = "kvm") -> str:
+    """libvirt domain for the converted VM; ``disks`` are ``{format: raw|qcow2|rbd, path | pool+image, ...}``.
+
+    ``domain_type`` is ``kvm`` on real nodes, ``qemu`` (TCG) where KVM does not work.
+    """
+    dom = ET.Element("domain", type=domain_type)
     ET.SubElement(dom, "name").text = facts["name"]
     if facts.get("uuid"):
         ET.SubElement(dom, "uuid").text = facts["uuid"]
@@ -55,7 +72,8 @@ def domain_xml(facts: Dict[str, Any], disks: List[Dict[str, Any]], nics: List[Di
     features = ET.SubElement(dom, "features")
     ET.SubElement(features, "acpi")
     ET.SubElement(features, "apic")
-    ET.SubElement(dom, "cpu", mode="host-model")
+    if domain_type == "kvm":
+        ET.SubElement(dom, "cpu", mode="host-model")
     ET.SubElement(dom, "on_poweroff").text = "destroy"
     ET.SubElement(dom, "on_crash").text = "restart"
     devices = ET.SubElement(dom, "devices")
@@ -80,12 +98,14 @@ def domain_xml(facts: Dict[str, Any], disks: List[Dict[str, Any]], nics: List[Di
         el = ET.SubElement(devices, "interface", type="bridge")
         ET.SubElement(el, "mac", address=nic["mac"])
         ET.SubElement(el, "source", bridge=nic["bridge"])
+        if nic.get("ovs"):
+            ET.SubElement(el, "virtualport", type="openvswitch")
         if nic.get("vlan"):
             ET.SubElement(ET.SubElement(el, "vlan"), "tag", id=str(nic["vlan"]))
         ET.SubElement(el, "model", type="virtio")
     if serial_log:
         serial = ET.SubElement(devices, "serial", type="file")
-        ET.SubElement(serial, "source", path=serial_log)
+        ET.SubElement(serial, "source", path=serial_log, append="on")
     else:
         ET.SubElement(devices, "serial", type="pty")
     ET.SubElement(devices, "console", type="pty")
@@ -114,8 +134,9 @@ def qemu_argv(facts: Dict[str, Any], disks: List[Dict[str, Any]], nics: List[Dic
                  "-drive", "if=pflash,format=raw,file=%s" % nvram]
     for index, disk in enumerate(disks):
         if disk["format"] == "rbd":
+            # copy-on-write like the files: a failed boot check leaves the synced image intact
             src = "rbd:%s/%s" % (disk["pool"], disk["image"])
-            argv += ["-drive", "file=%s,format=raw,if=virtio,index=%d" % (src, index)]
+            argv += ["-drive", "file=%s,format=raw,if=virtio,index=%d,snapshot=on" % (src, index)]
         else:
             argv += ["-drive", "file=%s,format=%s,if=virtio,index=%d,snapshot=on"
                      % (disk["path"], disk["format"], index)]

@@ -15,7 +15,7 @@ import shutil
 import time
 from typing import Any, Dict, List, Optional
 
-from ansible_collections.reforge.hci.plugins.module_utils.migration import boot, convert
+from ansible_collections.reforge.hci.plugins.module_utils.migration import boot, convert, journal
 from ansible_collections.reforge.hci.plugins.module_utils.migration.engine import CopySettings
 from ansible_collections.reforge.hci.plugins.module_utils.migration.errors import MigrationError
 from ansible_collections.reforge.hci.plugins.module_utils.migration.sync import VmSync, target_for
@@ -35,7 +35,8 @@ class Cutover:
                  journal_dir: str, settings: CopySettings, network_map: Dict[str, Dict[str, Any]],
                  domain_dir: str, method: str = "qemu", libvirt_uri: str = "qemu:///system",
                  alive_pattern: str = "login:", alive_timeout: float = 300, verify_policy: str = "sample",
-                 guest_shutdown_timeout: float = 300, qemu_memory_mb: Optional[int] = None) -> None:
+                 guest_shutdown_timeout: float = 300, qemu_memory_mb: Optional[int] = None,
+                 domain_type: str = "kvm", rbd_auth: Optional[Dict[str, Any]] = None) -> None:
         self.conn = conn
         self.vm_name = vm_name
         self.targets = targets
@@ -50,6 +51,9 @@ class Cutover:
         self.verify_policy = verify_policy
         self.guest_shutdown_timeout = guest_shutdown_timeout
         self.qemu_memory_mb = qemu_memory_mb
+        self.domain_type = domain_type
+        # {user, secret_uuid, monitors}: how libvirt on the node authenticates to Ceph for RBD disks
+        self.rbd_auth = rbd_auth or {}
         self.steps: List[Dict[str, Any]] = []
 
     def _step(self, name: str, **info: Any) -> None:
@@ -60,9 +64,21 @@ class Cutover:
         """What the cutover would do, without touching anything (check mode)."""
         facts = vmops.vm_facts(self.conn, vmops.find_vm(self.conn, self.vm_name))
         nics = convert.map_nics(facts["nics"], self.network_map)
-        disks = [target_for(self.targets, d, i) for i, d in enumerate(facts["disks"])]
+        if self.method == "libvirt":
+            convert.check_libvirt_nics(nics)
+        disks = [self._with_rbd_auth(target_for(self.targets, d, i)) for i, d in enumerate(facts["disks"])]
         return {"facts": facts, "nics": nics, "disks": disks,
-                "domain_xml": convert.domain_xml(facts, disks, nics, serial_log=self._serial_log())}
+                "domain_xml": convert.domain_xml(facts, disks, nics, serial_log=self._serial_log(),
+                                                 domain_type=self.domain_type)}
+
+    def _with_rbd_auth(self, disk: Dict[str, Any]) -> Dict[str, Any]:
+        if disk.get("format") != "rbd" or not self.rbd_auth:
+            return disk
+        merged = dict(disk)
+        merged.setdefault("ceph_user", self.rbd_auth.get("user") or "libvirt")
+        merged.setdefault("secret_uuid", self.rbd_auth.get("secret_uuid"))
+        merged.setdefault("monitors", self.rbd_auth.get("monitors") or [])
+        return merged
 
     def _nvram(self, facts: Dict[str, Any]) -> Optional[str]:
         """A fresh copy of the OVMF variable store per boot check (the template must stay pristine)."""
@@ -75,9 +91,25 @@ class Cutover:
         return path
 
     def _serial_log(self) -> str:
+        if self.method == "libvirt":
+            # libvirt's own log directory: present on every node, so the cluster can
+            # start or migrate the domain anywhere with the same definition.
+            return "/var/log/libvirt/qemu/%s-serial.log" % self.vm_name
         return os.path.join(self.domain_dir, "%s.serial.log" % self.vm_name)
 
+    def already_done(self) -> Optional[Dict[str, Any]]:
+        """The result of an earlier, successful cutover of this VM (then nothing is done again)."""
+        done = journal.read_cutover(self.journal_dir, self.vm_name)
+        if done is None:
+            return None
+        return {"vm": self.vm_name, "cut_over": True, "rolled_back": False, "already_cut_over": True,
+                "cut_over_at": done.get("at"), "domain_xml": done.get("domain_xml"), "steps": [],
+                "downtime_seconds": 0.0}
+
     def run(self) -> Dict[str, Any]:
+        earlier = self.already_done()
+        if earlier is not None:
+            return earlier
         started = time.monotonic()
         vm = vmops.find_vm(self.conn, self.vm_name)
         preview = self.plan()
@@ -99,6 +131,8 @@ class Cutover:
             if virsh is not None:
                 virsh.define(preview["domain_xml"])
                 self._step("define", uri=self.libvirt_uri)
+                if os.path.exists(self._serial_log()):
+                    os.unlink(self._serial_log())  # the log appends: an old marker must not pass the check
                 virsh.start(self.vm_name)
                 text = boot.wait_for_marker(self._serial_log(), self.alive_pattern, self.alive_timeout)
                 alive = {"alive": True, "serial_tail": text[-200:], "method": "libvirt"}
@@ -113,6 +147,8 @@ class Cutover:
             self._rollback(vm, was_on, virsh)
             return {"vm": self.vm_name, "cut_over": False, "rolled_back": True, "reason": reason,
                     "steps": self.steps, "downtime_seconds": round(time.monotonic() - downtime_started, 2)}
+        journal.record_cutover(self.journal_dir, self.vm_name, {"domain_xml": xml_path, "method": self.method,
+                                                                "alive": alive.get("method")})
         return {"vm": self.vm_name, "cut_over": True, "rolled_back": False, "steps": self.steps,
                 "sync": sync, "alive": alive, "domain_xml": xml_path,
                 "downtime_seconds": round(time.monotonic() - downtime_started, 2),

@@ -25,6 +25,33 @@ from ansible_collections.reforge.hci.plugins.module_utils.migration.errors impor
 JOURNAL_VERSION = 1
 
 
+def cutover_marker_path(journal_dir: str, vm: str) -> str:
+    return os.path.join(journal_dir, "%s.cutover.json" % vm)
+
+
+def read_cutover(journal_dir: str, vm: str) -> Optional[Dict[str, Any]]:
+    """The record of a finished cutover of ``vm``, or None.
+
+    Once a VM runs on the cluster its source is retired: reruns of the wave must
+    neither copy it again nor cut it over a second time (which would stop the
+    running VM). Deleting the marker re-enables both.
+    """
+    path = cutover_marker_path(journal_dir, vm)
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise JournalError("unreadable cutover record %s: %s" % (path, exc))
+
+
+def record_cutover(journal_dir: str, vm: str, data: Dict[str, Any]) -> None:
+    if not os.path.isdir(journal_dir):
+        os.makedirs(journal_dir)
+    atomic_write_json(cutover_marker_path(journal_dir, vm), dict(data, vm=vm, at=round(time.time(), 3)))
+
+
 def atomic_write_json(path: str, data: Dict[str, Any]) -> None:
     """Replace ``path`` with ``data`` so that readers see the old or the new file, never a partial one."""
     directory = os.path.dirname(os.path.abspath(path))

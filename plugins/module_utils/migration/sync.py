@@ -44,12 +44,19 @@ def target_for(targets: Dict[str, Dict[str, Any]], disk: Dict[str, Any], index: 
 
 
 def targets_from_params(params: Dict[str, Any], facts: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
-    """Explicit ``targets`` plus ``<target_dir>/<vm>-disk<key>.<target_format>`` for disks not listed."""
+    """Explicit ``targets`` plus, for disks not listed, ``<target_dir>/<vm>-disk<key>.<target_format>`` or,
+    with ``target_format: rbd``, the image ``<target_pool>/<vm>-disk<key>``."""
     targets = dict(params.get("targets") or {})
     for index, disk in enumerate(facts["disks"]):
-        if any(k in targets for k in (str(disk["key"]), disk["label"], str(index))) or not params.get("target_dir"):
+        if any(k in targets for k in (str(disk["key"]), disk["label"], str(index))):
+            continue
+        if not params.get("target_dir") and params.get("target_format") != "rbd":
             continue
         fmt = params.get("target_format") or "raw"
+        if fmt == "rbd":
+            targets[str(disk["key"])] = {"format": "rbd", "pool": params.get("target_pool") or "vms",
+                                         "image": "%s-disk%d" % (facts["name"], disk["key"])}
+            continue
         targets[str(disk["key"])] = {
             "format": fmt,
             "path": os.path.join(params["target_dir"], "%s-disk%d.%s" % (facts["name"], disk["key"], fmt))}

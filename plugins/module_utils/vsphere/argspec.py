@@ -37,7 +37,8 @@ def vm_disk_target_argument_spec() -> Dict[str, Any]:
         journal_dir=dict(type="path", required=True),
         targets=dict(type="dict", default={}),
         target_dir=dict(type="path"),
-        target_format=dict(type="str", choices=["raw", "qcow2"], default="raw"),
+        target_format=dict(type="str", choices=["raw", "qcow2", "rbd"], default="raw"),
+        target_pool=dict(type="str", default="vms"),
     )
     return spec
 

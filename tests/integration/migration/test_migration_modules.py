@@ -92,6 +92,16 @@ def test_cutover_boots_the_migrated_disk_under_qemu(vc, tmp_path):
     assert mac in xml and "br-vm" in xml and 'bus="virtio"' in xml
     assert vmops.find_vm(conn, name).runtime.powerState == "poweredOff"
     assert_identical(vc.base_file(name, key), str(tmp_path / "t" / ("%s-disk%d.raw" % (name, key))))
+    # A rerun of the same sync and cutover (a wave rerun) leaves the migrated VM alone.
+    vmops.power_on(conn, vmops.find_vm(conn, name))
+    proc, res = run_tasks(tmp_path, [
+        {"reforge.hci.migration_sync": {"vm": name, "journal_dir": str(tmp_path / "j"),
+                                        "target_dir": str(tmp_path / "t")}, "register": "r_full"},
+        _cutover_task(tmp_path, name, 60)], vc.info)
+    assert res["r_full"]["changed"] is False and res["r_full"]["already_cut_over"] is True
+    assert res["r_cut"]["changed"] is False and res["r_cut"]["already_cut_over"] is True, res["r_cut"]
+    assert vmops.find_vm(conn, name).runtime.powerState == "poweredOn", "a rerun must not touch the source"
+    vmops.power_off(conn, vmops.find_vm(conn, name), 0)
 
 
 @pytest.mark.skipif(not shutil.which("qemu-system-x86_64"), reason="qemu-system-x86 (Debian) is not installed")

@@ -23,7 +23,15 @@ def test_lab_wave_moves_a_warm_tier1_vm_and_a_cold_batch(lab, tmp_path):
     work = tmp_path / "migration"
     extra = {"migration_wave_vcenter_port": vcsim["port"], "migration_wave_target_dir": str(work / "disks"),
              "migration_wave_journal_dir": str(work / "journal"), "migration_wave_report_dir": str(work / "reports"),
-             "migration_wave_domain_dir": str(work / "domains")}
+             "migration_wave_domain_dir": str(work / "domains"),
+             # The small-site variant: copies on the controller into raw files, a direct QEMU boot
+             # check (the lab inventory's own wave goes into the cluster: tests/integration/cluster).
+             "migration_wave_sync_host": "localhost", "migration_wave_target_format": "raw",
+             "migration_wave_cutover_method": "qemu", "migration_wave_ha": False,
+             "migration_wave_qemu_memory_mb": 128,
+             "migration_wave_network_map": {"VM Network": {"bridge": "br-vm", "vlan": 100},
+                                            "prod-db": {"bridge": "br-vm", "vlan": 110},
+                                            "prod-app": {"bridge": "br-vm", "vlan": 120}}}
     proc = subprocess.run([os.path.join(REPO, ".venv", "bin", "ansible-playbook"), "-i",
                            os.path.join(REPO, "inventories", "lab"), os.path.join(REPO, "playbooks", "migrate.yml"),
                            "-e", json.dumps(extra)], env=env, capture_output=True, text=True, timeout=1200,

@@ -14,9 +14,27 @@ NETMAP = {"prod-db": {"bridge": "br-vm", "vlan": 110}}
 
 def test_nics_keep_mac_and_map_to_bridge_and_vlan():
     nics = convert.map_nics(FACTS["nics"], NETMAP)
-    assert nics == [{"mac": "00:50:56:8a:10:01", "bridge": "br-vm", "vlan": 110, "source_network": "prod-db"}]
+    assert nics == [{"mac": "00:50:56:8a:10:01", "bridge": "br-vm", "vlan": 110, "ovs": False,
+                     "source_network": "prod-db"}]
     with pytest.raises(CutoverError, match="prod-db"):
         convert.map_nics(FACTS["nics"], {"VM Network": {"bridge": "br0"}})
+
+
+def test_libvirt_refuses_a_vlan_tag_on_a_linux_bridge_but_tags_on_open_vswitch():
+    with pytest.raises(CutoverError, match="Open vSwitch"):
+        convert.check_libvirt_nics(convert.map_nics(FACTS["nics"], NETMAP))
+    ovs = convert.map_nics(FACTS["nics"], {"prod-db": {"bridge": "br-ovs", "vlan": 110, "ovs": True}})
+    convert.check_libvirt_nics(ovs)
+    convert.check_libvirt_nics(convert.map_nics(FACTS["nics"], {"prod-db": {"bridge": "br110"}}))
+    iface = ET.fromstring(convert.domain_xml(FACTS, [], ovs)).find("devices/interface")
+    assert iface.find("virtualport").get("type") == "openvswitch" and iface.find("vlan/tag").get("id") == "110"
+
+
+def test_tcg_domain_type_has_no_host_cpu_model():
+    kvm = ET.fromstring(convert.domain_xml(FACTS, [], []))
+    tcg = ET.fromstring(convert.domain_xml(FACTS, [], [], domain_type="qemu"))
+    assert (kvm.get("type"), tcg.get("type")) == ("kvm", "qemu")
+    assert kvm.find("cpu").get("mode") == "host-model" and tcg.find("cpu") is None
 
 
 def test_domain_xml_efi_virtio_rbd_and_file_disks():
