@@ -48,7 +48,7 @@ def playbook(name: str, *args: str, timeout: int = 1800) -> PlaybookRun:
     start = time.monotonic()
     proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", str(REPO_ROOT / "inventories" / "lab"),
                            str(REPO_ROOT / "playbooks" / name), *args],
-                          capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO_ROOT)
+                          capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO_ROOT, check=False)
     seconds = time.monotonic() - start
     output = proc.stdout + proc.stderr
     recap = {m[0]: {"ok": int(m[1]), "changed": int(m[2]), "unreachable": int(m[3]), "failed": int(m[4])}
@@ -62,7 +62,7 @@ def ssh(node: str, command: str, check: bool = True, timeout: int = 120, stdin: 
         ["ssh", "-i", str(LAB_DIR / "ssh" / "id_ed25519"), "-o", "StrictHostKeyChecking=no",
          "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10",
          "-o", "BatchMode=yes", f"root@{NODE_ADDR[node]}", command],
-        capture_output=True, timeout=timeout, input=stdin)
+        capture_output=True, timeout=timeout, input=stdin, check=False)
     if check and proc.returncode != 0:
         raise AssertionError(f"{node}: {command!r} failed rc={proc.returncode}: "
                              f"{proc.stderr.decode(errors='replace')[-800:]}")

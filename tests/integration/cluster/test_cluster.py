@@ -18,6 +18,7 @@ import ssl
 
 import pytest
 
+from ansible_collections.reforge.hci.plugins.module_utils.vsphere import vm as vmops
 from integration.cluster.helpers import (LAB_DIR, REPO_ROOT, boot_sector, ceph_json, playbook,
                                          resource_node, ssh, wait_for)
 
@@ -28,26 +29,22 @@ MARKER = b"REFORGE-RBD-BOOT-OK"
 VM_VARS = json.dumps({"ha_cluster_vms": [{"name": VM, "rbd_image": f"{VM}-disk", "memory_mib": 64,
                                            "vcpus": 1, "prefer": "node1"}]})
 MEASURED: dict[str, float] = {}
-# The ceph role is proven on the lab; the hypervisor and ha_cluster roles have
-# not had a full lab run yet. By default the tests build and check Ceph only;
-# REFORGE_CLUSTER_FULL=1 runs the whole stack (VM, migration, fencing).
-FULL = bool(os.environ.get("REFORGE_CLUSTER_FULL"))
-SCOPE = [] if FULL else ["-t", "ceph_preflight,ceph_install,ceph_configure,ceph_run"]
-needs_full_stack = pytest.mark.skipif(not FULL, reason="set REFORGE_CLUSTER_FULL=1 for the hypervisor/HA stages")
+# Every stage runs: Ceph, libvirt (TCG), Corosync/Pacemaker with Redfish fencing.
+# REFORGE_CLUSTER_CEPH_ONLY=1 limits a local run to the Ceph stages (quicker
+# while working on the ceph role); CI and `make test` run everything.
+CEPH_ONLY = bool(os.environ.get("REFORGE_CLUSTER_CEPH_ONLY"))
+FULL = not CEPH_ONLY
+SCOPE = ["-t", "ceph_preflight,ceph_install,ceph_configure,ceph_run"] if CEPH_ONLY else []
+needs_full_stack = pytest.mark.skipif(CEPH_ONLY, reason="REFORGE_CLUSTER_CEPH_ONLY=1: Ceph stages only")
 
 
 @pytest.fixture(scope="module")
 def cluster_lab(lab):
+    # The nodes component runs the uplink (tests/lab/nodes/uplink.py) that lets
+    # fence_redfish inside the nodes reach the BMC simulators.
     redfish = lab.get("redfish")
     nodes = lab.get("nodes")
-    relay_pid = LAB_DIR / "bmc-relay.pid"
-    relay = subprocess.Popen(
-        [sys.executable, "-m", "integration.cluster.bmc_relay", "--nodes-json", str(LAB_DIR / "nodes.json"),
-         "--ports", "18001-18004", "--pid-file", str(relay_pid)],
-        cwd=REPO_ROOT / "tests", env=dict(os.environ, PYTHONPATH=str(REPO_ROOT / "tests")))
     yield {"redfish": redfish, "nodes": nodes}
-    relay.terminate()
-    relay.wait(10)
     if MEASURED:
         (LAB_DIR / "cluster-measurements.json").write_text(json.dumps(MEASURED, indent=1))
 
@@ -190,6 +187,91 @@ def test_expansion_to_four_nodes_keeps_the_vm_running(cluster_lab):
     MEASURED["lab_memory_mib_after_expand"] = _host_used_mib()
 
 
+RBD_READ = r"""
+import hashlib, json, sys, rados, rbd
+spec = json.load(sys.stdin)
+with rados.Rados(conffile="/etc/ceph/ceph.conf") as cluster, cluster.open_ioctx(spec["pool"]) as ioctx:
+    with rbd.Image(ioctx, spec["image"], read_only=True) as image:
+        out = {"size": image.size(), "extents": []}
+        for offset, length in spec["extents"]:
+            digest, pos = hashlib.sha256(), offset
+            while pos < offset + length:
+                n = min(4 << 20, offset + length - pos)
+                digest.update(image.read(pos, n))
+                pos += n
+            out["extents"].append(digest.hexdigest())
+print(json.dumps(out))
+"""
+
+
+def _source_extent_hashes(path: str, extents: list) -> list[str]:
+    out = []
+    with open(path, "rb") as fh:
+        for offset, length in extents:
+            digest = hashlib.sha256()
+            fh.seek(offset)
+            left = length
+            while left:
+                chunk = fh.read(min(4 << 20, left))
+                digest.update(chunk)
+                left -= len(chunk)
+            out.append(digest.hexdigest())
+    return out
+
+
+@needs_full_stack
+def test_wave_migrates_from_vcenter_into_the_cluster_and_pacemaker_runs_the_vms(cluster_lab, lab):
+    """The lab inventory's own wave (what `make demo` runs): copies on node1 into RBD, libvirt boot, Pacemaker."""
+    sys.path.insert(0, str(REPO_ROOT / "tests" / "integration" / "migration"))
+    from migration_labvc import LabVC, data_extents  # pylint: disable=import-outside-toplevel
+    vc = LabVC(lab.get("vcsim"))
+    conn = vc.connect()
+    wave = ("db01", "batch01", "batch02", "batch03")
+    power = {name: vmops.find_vm(conn, name).runtime.powerState for name in wave}
+    try:
+        _wave_into_the_cluster(vc, data_extents)
+    finally:
+        # Later test modules use the same vCenter: give the sources their power state back.
+        for name, state in power.items():
+            if state == "poweredOn":
+                vmops.power_on(conn, vmops.find_vm(conn, name))
+        conn.close()
+
+
+def _wave_into_the_cluster(vc, data_extents) -> None:
+    report_dir = LAB_DIR / "migration" / "reports"
+    run = playbook("migrate.yml", timeout=2400)
+    assert run.rc == 0, run.output[-8000:]
+    MEASURED["wave_seconds"] = round(run.seconds, 1)
+    report = json.loads((report_dir / "lab-wave1.json").read_text())
+    cut = {c["vm"]: c for c in report["cutovers"]}
+    assert sorted(cut) == ["batch01", "batch02", "batch03", "db01"] and all(c["cut_over"] for c in cut.values()), cut
+    db01 = [s for s in report["syncs"] if s["vm"] == "db01"]
+    assert [s["phase"] for s in db01][:3] == ["full", "incremental1", "incremental2"]
+    for sync in db01[1:3]:
+        assert sync["bytes_areas"] == 513 * 65536 and sync["bytes_read"] == sync["bytes_areas"]
+    MEASURED["wave_syncs"] = [{k: s[k] for k in ("vm", "phase", "bytes_areas", "bytes_read", "read_mb_per_s")}
+                              for s in report["syncs"]]
+    for name in cut:
+        # Target equals source: the source's data extents (read from the simulator's file,
+        # not from what the engine believes) hash the same in the RBD image on the cluster.
+        key = vc.disk(name, 2000)["key"]
+        base = vc.base_file(name, key)
+        extents = data_extents(base)
+        spec = json.dumps({"pool": "vms", "image": f"{name}-disk{key}", "extents": extents}).encode()
+        got = json.loads(ssh("node2", "python3 -c '%s'" % RBD_READ.replace("'", "'\\''"), stdin=spec).stdout)
+        assert got["size"] == os.path.getsize(base)
+        assert got["extents"] == _source_extent_hashes(base, extents), name
+        # Pacemaker runs it, and it booted from Ceph under libvirt.
+        where = wait_for(lambda n=name: resource_node("node1", f"vm-{n}"), 120, what=f"vm-{name} started")
+        assert ssh(where, f"virsh domstate {name}").stdout.decode().strip() == "running"
+        xml = ssh(where, f"virsh dumpxml {name}").stdout.decode()
+        assert f"vms/{name}-disk{key}" in xml and "protocol='rbd'" in xml
+    # Rerun: the wave is done, nothing is copied or cut over again.
+    rerun = playbook("migrate.yml", timeout=1200)
+    assert rerun.rc == 0, rerun.output[-6000:]
+
+
 @needs_full_stack
 def test_unresponsive_node_is_fenced_through_redfish_and_its_vm_restarts_elsewhere(cluster_lab):
     victim = resource_node("node1", f"vm-{VM}")
@@ -201,8 +283,11 @@ def test_unresponsive_node_is_fenced_through_redfish_and_its_vm_restarts_elsewhe
     # Corosync killed hard: the node stops answering the cluster but keeps its
     # VM running, which is exactly what fencing exists for.
     ssh(victim, "systemctl kill --signal=SIGKILL corosync.service", check=False)
-    new_home = wait_for(lambda: (lambda n: n if n and n != victim else None)(resource_node(anchor, f"vm-{VM}")),
-                        300, interval=3, what="VM restarted on a surviving node")
+    def restarted_elsewhere() -> str | None:
+        node = resource_node(anchor, f"vm-{VM}")
+        return node if node and node != victim else None
+
+    new_home = wait_for(restarted_elsewhere, 300, interval=3, what="VM restarted on a surviving node")
     MEASURED["failover_seconds"] = round(time.monotonic() - start, 1)
     log = json.loads(urllib.request.urlopen(bmc["endpoint"] + "/_lab/log", context=ctx).read())
     text = json.dumps(log)
@@ -219,6 +304,6 @@ def _osd_devices(node: str) -> list[str]:
 
 
 def _host_used_mib() -> float:
-    info = dict(line.split(":", 1) for line in open("/proc/meminfo"))
-    kib = lambda k: int(info[k].split()[0])  # noqa: E731
-    return round((kib("MemTotal") - kib("MemAvailable")) / 1024, 1)
+    with open("/proc/meminfo", encoding="ascii") as handle:
+        info = {key: int(value.split()[0]) for key, value in (line.split(":", 1) for line in handle)}
+    return round((info["MemTotal"] - info["MemAvailable"]) / 1024, 1)
