@@ -26,8 +26,8 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 VM = "hatest"
 MARKER = b"REFORGE-RBD-BOOT-OK"
-VM_VARS = json.dumps({"ha_cluster_vms": [{"name": VM, "rbd_image": f"{VM}-disk", "memory_mib": 64,
-                                           "vcpus": 1, "prefer": "node1"}]})
+VM_VARS = json.dumps({"ha_cluster_vms": [
+    {"name": VM, "rbd_image": f"{VM}-disk", "memory_mib": 64, "vcpus": 1, "prefer": "node1"}]})
 MEASURED: dict[str, float] = {}
 # Every stage runs: Ceph, libvirt (TCG), Corosync/Pacemaker with Redfish fencing.
 # REFORGE_CLUSTER_CEPH_ONLY=1 limits a local run to the Ceph stages (quicker
@@ -283,6 +283,7 @@ def test_unresponsive_node_is_fenced_through_redfish_and_its_vm_restarts_elsewhe
     # Corosync killed hard: the node stops answering the cluster but keeps its
     # VM running, which is exactly what fencing exists for.
     ssh(victim, "systemctl kill --signal=SIGKILL corosync.service", check=False)
+
     def restarted_elsewhere() -> str | None:
         node = resource_node(anchor, f"vm-{VM}")
         return node if node and node != victim else None
