@@ -24,6 +24,7 @@ author:
 version_added: 0.1.0
 extends_documentation_fragment:
   - reforge.hci.vsphere
+  - reforge.hci.vm_disk_target
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -34,32 +35,6 @@ attributes:
   platform:
     platforms: posix
 options:
-  vm:
-    description: Name of the VM.
-    type: str
-    required: true
-  journal_dir:
-    description: Sync journal directory, as given to M(reforge.hci.migration_sync).
-    type: path
-    required: true
-  targets:
-    description: Targets per disk, as for M(reforge.hci.migration_sync).
-    type: dict
-    default: {}
-  target_dir:
-    description: Directory of file targets named C(<vm>-disk<key>.<format>).
-    type: path
-  target_format:
-    description:
-      - Format of the targets of disks not listed in O(targets) - files in O(target_dir) (C(raw), C(qcow2)), or
-        C(rbd) images C(<vm>-disk<key>) in O(target_pool) written through librbd on the host the task runs on.
-    type: str
-    choices: [raw, qcow2, rbd]
-    default: raw
-  target_pool:
-    description: Ceph pool of the images when O(target_format=rbd).
-    type: str
-    default: vms
   network_map:
     description:
       - "Port group name to C({bridge: <name>, vlan: <id>, ovs: <bool>}). Every NIC's port group must be mapped;

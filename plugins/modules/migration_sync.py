@@ -24,6 +24,7 @@ author:
 version_added: 0.1.0
 extends_documentation_fragment:
   - reforge.hci.vsphere
+  - reforge.hci.vm_disk_target
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -34,34 +35,6 @@ attributes:
   platform:
     platforms: posix
 options:
-  vm:
-    description: Name of the VM.
-    type: str
-    required: true
-  journal_dir:
-    description: Directory of the sync journals (one per VM disk). Keep it on the node that writes the target.
-    type: path
-    required: true
-  targets:
-    description:
-      - Target per disk, keyed by device key (C("2000")), disk label or position (C("0")).
-      - "Each is C({format: raw|qcow2, path: ...}) or C({format: rbd, pool: ..., image: ..., conffile: ...})."
-    type: dict
-    default: {}
-  target_dir:
-    description: Directory for disks without an entry in O(targets); files are named C(<vm>-disk<key>.<format>).
-    type: path
-  target_format:
-    description:
-      - Format of the targets of disks not listed in O(targets) - files in O(target_dir) (C(raw), C(qcow2)), or
-        C(rbd) images C(<vm>-disk<key>) in O(target_pool) written through librbd on the host the task runs on.
-    type: str
-    choices: [raw, qcow2, rbd]
-    default: raw
-  target_pool:
-    description: Ceph pool of the images when O(target_format=rbd).
-    type: str
-    default: vms
   progress_path:
     description: JSON file updated while the sync runs (bytes done, rate, ETA).
     type: path
