@@ -297,6 +297,16 @@ def test_unresponsive_node_is_fenced_through_redfish_and_its_vm_restarts_elsewhe
     assert ssh(new_home, f"virsh domstate {VM}").stdout.decode().strip() == "running"
     wait_for(lambda: MARKER in ssh(new_home, f"cat /var/log/libvirt/qemu/{VM}-serial.log", check=False).stdout,
              60, what="guest booted again on the surviving node")
+    # The operator repairs and powers the node on: it rejoins Corosync/Pacemaker and its OSDs come
+    # back, so the cluster is whole again for what runs after (the Molecule node scenarios).
+    subprocess.run([str(REPO_ROOT / "tests" / "lab" / "nodes" / "ctl.sh"), "power", victim, "on"],
+                   check=True, timeout=300, env=dict(os.environ, REFORGE_LAB_DIR=str(LAB_DIR)))
+    start = time.monotonic()
+    wait_for(lambda: f" {victim} member" in ssh(anchor, "crm_node -l").stdout.decode(), 300, interval=5,
+             what=f"{victim} back in the HA cluster")
+    wait_for(lambda: ceph_json(anchor, "health")["status"] == "HEALTH_OK", 600, interval=5,
+             what="HEALTH_OK after the fenced node came back")
+    MEASURED["rejoin_seconds"] = round(time.monotonic() - start, 1)
 
 
 def _osd_devices(node: str) -> list[str]:
