@@ -307,12 +307,13 @@ uplink_ports() {
   echo "$base-$(( base + count - 1 )),${VCSIM_PORT:-18443}"
 }
 
+# fd 9 is the nodes lock (see lock()): the long-lived uplink must not inherit it.
 uplink_up() {
   local pidf="$STATE/uplink.pid"
   if [ -s "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; then return 0; fi
   PYTHONPATH="$REPO_ROOT/tests" setsid "$VENV/bin/python" -m lab.nodes.uplink \
     --nodes-json "$REFORGE_LAB_DIR/nodes.json" --ports "$(uplink_ports)" --pid-file "$pidf" \
-    >"$STATE/uplink.log" 2>&1 < /dev/null &
+    >"$STATE/uplink.log" 2>&1 < /dev/null 9>&- &
   echo $! > "$pidf"
 }
 
