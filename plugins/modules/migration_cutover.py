@@ -148,7 +148,7 @@ domain_xml:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.reforge.hci.plugins.module_utils.migration.cutover import Cutover
+from ansible_collections.reforge.hci.plugins.module_utils.migration.cutover import Cutover, earlier_cutover
 from ansible_collections.reforge.hci.plugins.module_utils.migration.engine import CopySettings
 from ansible_collections.reforge.hci.plugins.module_utils.vsphere import vm as vmops
 from ansible_collections.reforge.hci.plugins.module_utils.vsphere.argspec import (
@@ -173,6 +173,10 @@ def _domain_type(wanted):
 
 def body(module):
     p = module.params
+    earlier = earlier_cutover(p["journal_dir"], p["vm"])
+    if earlier is not None:  # retired source: no vCenter login at all
+        earlier["changed"] = False
+        return earlier
     conn = connect(module)
     try:
         facts = vmops.vm_facts(conn, vmops.find_vm(conn, p["vm"]))
@@ -182,10 +186,6 @@ def body(module):
                           alive_pattern=p["alive_pattern"], alive_timeout=p["alive_timeout"], verify_policy=p["verify"],
                           guest_shutdown_timeout=p["guest_shutdown_timeout"], qemu_memory_mb=p["qemu_memory_mb"],
                           domain_type=_domain_type(p["domain_type"]), rbd_auth=p["rbd_auth"])
-        earlier = cutover.already_done()
-        if earlier is not None:
-            earlier["changed"] = False
-            return earlier
         if module.check_mode:
             preview = cutover.plan()
             out = {"changed": True, "cut_over": False, "rolled_back": False, "steps": [], "downtime_seconds": 0.0,

@@ -137,11 +137,11 @@ def preview(params, facts, targets):
 
 def body(module):
     p = module.params
+    done = journal.read_cutover(p["journal_dir"], p["vm"])
+    if done is not None:  # retired source: no vCenter login at all
+        return {"changed": False, "vm": p["vm"], "already_cut_over": True, "cut_over_at": done.get("at")}
     conn = connect(module)
     try:
-        done = journal.read_cutover(p["journal_dir"], p["vm"])
-        if done is not None:
-            return {"changed": False, "vm": p["vm"], "already_cut_over": True, "cut_over_at": done.get("at")}
         facts = vmops.vm_facts(conn, vmops.find_vm(conn, p["vm"]))
         targets = targets_from_params(p, facts)
         if module.check_mode:

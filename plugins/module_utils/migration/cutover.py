@@ -30,6 +30,19 @@ except ImportError:
     _FAULTS = (MigrationError, VsphereError, OSError)
 
 
+def earlier_cutover(journal_dir: str, vm_name: str) -> Optional[Dict[str, Any]]:
+    """The result of an earlier, successful cutover of ``vm_name`` (then nothing is done again).
+
+    Needs no vCenter connection: callers check it before they log in.
+    """
+    done = journal.read_cutover(journal_dir, vm_name)
+    if done is None:
+        return None
+    return {"vm": vm_name, "cut_over": True, "rolled_back": False, "already_cut_over": True,
+            "cut_over_at": done.get("at"), "domain_xml": done.get("domain_xml"), "steps": [],
+            "downtime_seconds": 0.0}
+
+
 class Cutover:
     def __init__(self, conn: VsphereConnection, vm_name: str, targets: Dict[str, Dict[str, Any]],
                  journal_dir: str, settings: CopySettings, network_map: Dict[str, Dict[str, Any]],
@@ -97,17 +110,8 @@ class Cutover:
             return "/var/log/libvirt/qemu/%s-serial.log" % self.vm_name
         return os.path.join(self.domain_dir, "%s.serial.log" % self.vm_name)
 
-    def already_done(self) -> Optional[Dict[str, Any]]:
-        """The result of an earlier, successful cutover of this VM (then nothing is done again)."""
-        done = journal.read_cutover(self.journal_dir, self.vm_name)
-        if done is None:
-            return None
-        return {"vm": self.vm_name, "cut_over": True, "rolled_back": False, "already_cut_over": True,
-                "cut_over_at": done.get("at"), "domain_xml": done.get("domain_xml"), "steps": [],
-                "downtime_seconds": 0.0}
-
     def run(self) -> Dict[str, Any]:
-        earlier = self.already_done()
+        earlier = earlier_cutover(self.journal_dir, self.vm_name)
         if earlier is not None:
             return earlier
         started = time.monotonic()
