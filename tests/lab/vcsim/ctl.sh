@@ -4,6 +4,7 @@
 #   tests/lab/vcsim/ctl.sh up|down|status|build
 # Knobs (environment, read at `up`): VCSIM_PORT (18443), VCSIM_EXTRA_VMS,
 # VCSIM_CBT_WINDOW, VCSIM_CBT_MAX_EXTENTS, VCSIM_HOSTS, VCSIM_SESSION_IDLE_SECONDS,
+# VCSIM_ESXI_PORT (0: each ESXi host's own endpoint on a free port; P: host i on P+i),
 # VMWARE_USER / VMWARE_PASSWORD (user / pass).
 set -euo pipefail
 source "$(dirname "$0")/../../../scripts/env.sh"
@@ -11,6 +12,7 @@ here="$REPO_ROOT/tests/lab/vcsim"
 state="$REFORGE_LAB_DIR/vcsim"
 pidf="$state/vcsim.pid"
 port="${VCSIM_PORT:-18443}"
+esxi_port="${VCSIM_ESXI_PORT:-0}"
 user="${VMWARE_USER:-user}"
 pass="${VMWARE_PASSWORD:-pass}"
 ca="$REFORGE_LAB_DIR/pki/ca.pem"
@@ -65,6 +67,8 @@ out = {
     "lab_api": "https://127.0.0.1:$port/_lab",
     "cbt_window": ready["cbt_window"], "pid": ready["pid"],
     "startup_ms": ready["startup_ms"], "log": "$state/vcsim.log",
+    # ESXi host name in vCenter -> its own /folder endpoint (tickets only)
+    "esxi_hosts": ready.get("esxi_hosts", {}),
 }
 json.dump(out, open(sys.argv[2], "w"), indent=2)
 PY
@@ -90,6 +94,7 @@ case "${1:-status}" in
       -listen "127.0.0.1:$port" \
       -tlscert "$REFORGE_LAB_DIR/pki/server.pem" -tlskey "$REFORGE_LAB_DIR/pki/server.key" -tlsca "$ca" \
       -datastore-dir "$state/datastore" -ready-file "$state/ready.json" \
+      -esxi-listen "127.0.0.1:$esxi_port" \
       > "$state/vcsim.log" 2>&1 < /dev/null 9>&- &
     echo $! > "$pidf"
     # ~15 ms per extra VM on this machine; allow for a loaded one.

@@ -5,9 +5,12 @@ not depend on each other or disturb the lab inventory other suites use.
 """
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import ssl
+import time
+import urllib.parse
 import uuid
 
 import pytest
@@ -322,12 +325,128 @@ def test_folder_range_head_and_auth(vc, si, new_vm):
                       {"Cookie": f"vmware_soap_session={cookie}"})[0] == 403
     assert vc.folder_get(flat_name(base), None, 0, 9)[0] == 401
     assert vc.folder_get(flat_name(base), "not-a-session", 0, 9)[0] == 401
-    # A generic service ticket works as the cookie vmware_cgi_ticket.
-    spec = vim.SessionManager.HttpServiceRequestSpec(method="httpGet", url="https://127.0.0.1/folder")
-    ticket = si.content.sessionManager.AcquireGenericServiceTicket(spec)
-    status, dummy, body = vc.request("GET", vc.folder_path(flat_name(base)),
-                                     headers={"Cookie": f"vmware_cgi_ticket={ticket.id}", "Range": "bytes=0-9"})
+    # A generic service ticket for this very URL works as the cookie vmware_cgi_ticket, once.
+    url = f"https://{vc.host}:{vc.port}{vc.folder_path(flat_name(base))}"
+    for_url = vim.SessionManager.HttpServiceRequestSpec(method="httpGet", url=url)
+    ticket = si.content.sessionManager.AcquireGenericServiceTicket(for_url)
+    headers = {"Cookie": f"vmware_cgi_ticket={ticket.id}", "Range": "bytes=0-9"}
+    status, dummy, body = vc.request("GET", vc.folder_path(flat_name(base)), headers=headers)
     assert status == 206 and body == b"\0" * 10
+    assert vc.request("GET", vc.folder_path(flat_name(base)), headers=headers)[0] == 401, "used once"
+    elsewhere = vim.SessionManager.HttpServiceRequestSpec(method="httpGet", url="https://127.0.0.1/folder")
+    other = si.content.sessionManager.AcquireGenericServiceTicket(elsewhere)
+    assert vc.request("GET", vc.folder_path(flat_name(base)),
+                      headers={"Cookie": f"vmware_cgi_ticket={other.id}", "Range": "bytes=0-9"})[0] == 401
+
+
+# ---- the ESXi hosts' own /folder (generic service tickets) ----
+
+def _esxi_get(vc, address, path, cookie=None, first=0, last=9):
+    host, port = address.rsplit(":", 1)
+    conn = http.client.HTTPSConnection(host, int(port), context=vc.ssl, timeout=60)
+    headers = {"Range": f"bytes={first}-{last}"}
+    if cookie:
+        headers["Cookie"] = cookie
+    try:
+        conn.request("GET", path, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def _host_path(datastore_path):
+    ds, rel = datastore_path[1:].split("] ", 1)
+    return f"/folder/{urllib.parse.quote(rel)}?" + urllib.parse.urlencode({"dcPath": "ha-datacenter", "dsName": ds})
+
+
+def _ticket(si, url, method="httpGet"):
+    spec = vim.SessionManager.HttpServiceRequestSpec(method=method, url=url)
+    return "vmware_cgi_ticket=" + si.content.sessionManager.AcquireGenericServiceTicket(spec).id
+
+
+def _delta(before, after):
+    return {k: after.get(k, 0) - before.get(k, 0) for k in set(before) | set(after) if after.get(k, 0) != before.get(k, 0)}
+
+
+def test_esxi_host_folder_takes_only_a_ticket_for_its_exact_url(vc, si, new_vm):
+    vm = new_vm([GiB], power_on=False)
+    base = flat_name(disk_by_key(vm.config.hardware.device, 2000).backing.fileName)
+    payload = os.urandom(BLOCK)
+    vc.write(vm.name, 2000, 0, payload)
+    host = vm.runtime.host.name
+    address = vc.info["esxi_hosts"][host]
+    other_address = [a for h, a in vc.info["esxi_hosts"].items() if h != host][0]
+    path = _host_path(base)
+    url = f"https://{address}{path}"
+    before = vc.api("GET", "counters")
+
+    assert _esxi_get(vc, address, path)[0] == 401
+    assert _esxi_get(vc, address, path, "vmware_soap_session=" + session_cookie(si))[0] == 401
+    cookie = _ticket(si, url)
+    status, body = _esxi_get(vc, address, path, cookie, 0, BLOCK - 1)
+    assert status == 206 and body == payload
+    assert _esxi_get(vc, address, path, cookie)[0] == 401, "a ticket is used once"
+    assert _esxi_get(vc, address, path, _ticket(si, url.replace("dsName=datastore1", "dsName=nfs-ds01")))[0] == 403
+    assert _esxi_get(vc, other_address, path, _ticket(si, url))[0] == 403, "bound to the host it was issued for"
+    assert _esxi_get(vc, address, path, _ticket(si, url, method="httpPut"))[0] == 403
+    # nor does a host ticket open vCenter's /folder
+    status, dummy, dummy = vc.request("GET", vc.folder_path(base), headers={"Cookie": _ticket(si, url),
+                                                                            "Range": "bytes=0-9"})
+    assert status == 401
+    # ESXi knows one datacenter, ha-datacenter
+    wrong_dc = path.replace("ha-datacenter", vc.info["datacenter"])
+    assert _esxi_get(vc, address, wrong_dc, _ticket(si, f"https://{address}{wrong_dc}"))[0] == 404
+
+    delta = _delta(before, vc.api("GET", "counters"))
+    assert delta["esxi_ticket_reads"] == 1 and delta["esxi_bytes"] == BLOCK
+    assert delta[f"esxi_reads_{host}"] == 1
+    assert delta["esxi_rejected_no_ticket"] == 1 and delta["esxi_rejected_session_cookie"] == 1
+    assert delta["esxi_rejected_used"] == 1 and delta["esxi_rejected_wrong_url"] == 2
+    assert delta["esxi_rejected_wrong_method"] == 1
+    assert delta["vcenter_rejected"] == 1 and "vcenter_bytes" not in delta
+    assert delta["tickets_issued"] == 6
+
+    # AcquireGenericServiceTicket without a session (raw SOAP: pyvmomi always logs in)
+    envelope = ('<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv='
+                '"http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+                '<soapenv:Body><AcquireGenericServiceTicket xmlns="urn:vim25"><_this type="SessionManager">'
+                'SessionManager</_this><spec xsi:type="SessionManagerHttpServiceRequestSpec"><method>httpGet'
+                f'</method><url>{url.replace("&", "&amp;")}</url></spec></AcquireGenericServiceTicket>'
+                '</soapenv:Body></soapenv:Envelope>')
+    status, dummy, body = vc.request("POST", "/sdk", envelope.encode(),
+                                     {"Content-Type": "text/xml", "SOAPAction": "urn:vim25/6.7"})
+    assert status == 500 and b"NotAuthenticated" in body, "tickets only for a logged-in session"
+
+
+def test_esxi_tickets_expire_by_knob_lifetime_and_fault(vc, si, new_vm):
+    vm = new_vm([GiB], power_on=False)
+    base = flat_name(disk_by_key(vm.config.hardware.device, 2000).backing.fileName)
+    address = vc.info["esxi_hosts"][vm.runtime.host.name]
+    path = _host_path(base)
+    url = f"https://{address}{path}"
+    before = vc.api("GET", "counters")
+    vc.api("PUT", "config", {"esxi_ticket_single_use": False})
+    try:
+        cookie = _ticket(si, url)
+        assert [_esxi_get(vc, address, path, cookie)[0] for dummy in range(2)] == [206, 206], "reusable when allowed"
+        assert vc.api("GET", "tickets")["outstanding"] >= 1
+        assert vc.api("POST", "tickets/expire")["expired"] >= 1
+        assert _esxi_get(vc, address, path, cookie)[0] == 401
+        vc.api("PUT", "config", {"ticket_lifetime_s": 1})
+        cookie = _ticket(si, url)
+        assert _esxi_get(vc, address, path, cookie)[0] == 206
+        time.sleep(1.2)
+        assert _esxi_get(vc, address, path, cookie)[0] == 401
+    finally:
+        vc.api("PUT", "config", {"esxi_ticket_single_use": True, "ticket_lifetime_s": 600})
+    vc.faults(esxi_ticket_expired=1)
+    cookie = _ticket(si, url)
+    assert _esxi_get(vc, address, path, cookie)[0] == 401
+    assert _esxi_get(vc, address, path, cookie)[0] == 401, "the fault expired the ticket"
+    assert _esxi_get(vc, address, path, _ticket(si, url))[0] == 206
+    delta = _delta(before, vc.api("GET", "counters"))
+    assert delta["esxi_rejected_expired"] == 4 and delta["esxi_ticket_reads"] == 4
 
 
 def test_fault_injection_503_range_and_sessions(vc, si):

@@ -31,6 +31,7 @@ type faults struct {
 var faultKinds = map[string]bool{
 	"folder_503": true, "folder_500": true, "folder_ignore_range": true,
 	"folder_bad_content_range": true, "sdk_503": true,
+	"esxi_ticket_expired": true, "esxi_ticket_rejected": true,
 }
 
 func (f *faults) take(kind string) bool {
@@ -84,34 +85,20 @@ func (l *Lab) sessionValid(key string) bool {
 	return rec.Code == http.StatusOK
 }
 
-const ticketLifetime = 10 * time.Minute
-
-func (l *Lab) addTicket(id string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.tickets[id] = time.Now().Add(ticketLifetime)
-}
-
-func (l *Lab) ticketValid(id string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	exp, ok := l.tickets[id]
-	return ok && time.Now().Before(exp)
-}
-
 // authorized: vCenter's /folder takes a SOAP session cookie, a generic
-// service ticket cookie, or basic auth. Stock vcsim checks none of them.
-func (l *Lab) authorized(r *http.Request) bool {
+// service ticket cookie acquired for this very URL, or basic auth. Stock
+// vcsim checks none of them. It returns how the request got in ("" = not).
+func (l *Lab) authorized(r *http.Request) string {
 	if c, err := r.Cookie(sessionName); err == nil && l.sessionValid(c.Value) {
-		return true
+		return "session"
 	}
-	if c, err := r.Cookie("vmware_cgi_ticket"); err == nil && l.ticketValid(c.Value) {
-		return true
+	if c, err := r.Cookie(ticketCookie); err == nil && l.useTicket(c.Value, r) == "" {
+		return "ticket"
 	}
 	if u, p, ok := r.BasicAuth(); ok && u == l.user && p == l.pass {
-		return true
+		return "basic"
 	}
-	return false
+	return ""
 }
 
 var contentRangeRe = regexp.MustCompile(`^bytes (\d+)-(\d+)/(\d+)$`)
@@ -137,22 +124,45 @@ func (l *Lab) defaultDatastore() string {
 	return ""
 }
 
-func (l *Lab) serveFolder(w http.ResponseWriter, r *http.Request) {
+// folderFaults answers the next pending 503/500 fault, if any.
+func (l *Lab) folderFaults(w http.ResponseWriter) bool {
 	if l.faults.take("folder_503") {
 		// ESXi's answer when too many NFC/HTTP streams are open.
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, "503 Service Unavailable", http.StatusServiceUnavailable)
-		return
+		return true
 	}
 	if l.faults.take("folder_500") {
 		http.Error(w, "500 Internal Server Error", http.StatusInternalServerError)
+		return true
+	}
+	return false
+}
+
+// serveFolder is vCenter's /folder.
+func (l *Lab) serveFolder(w http.ResponseWriter, r *http.Request) {
+	if l.folderFaults(w) {
 		return
 	}
-	if l.folderAuth.Load() && !l.authorized(r) {
-		w.Header().Set("WWW-Authenticate", `Basic realm="VMware HTTP server"`)
-		http.Error(w, "401 Unauthorized", http.StatusUnauthorized)
-		return
+	how := "open"
+	if l.folderAuth.Load() {
+		how = l.authorized(r)
+		if how == "" {
+			l.counters.add("vcenter_rejected", 1)
+			w.Header().Set("WWW-Authenticate", `Basic realm="VMware HTTP server"`)
+			http.Error(w, "401 Unauthorized", http.StatusUnauthorized)
+			return
+		}
 	}
+	l.counters.add("vcenter_"+how+"_reads", 1)
+	cw := &countingWriter{ResponseWriter: w}
+	l.serveDatastoreFile(cw, r)
+	l.counters.add("vcenter_bytes", cw.n)
+}
+
+// serveDatastoreFile is what vCenter's and a host's /folder share once the
+// request is authorized: locked files, range faults, throttling, the file.
+func (l *Lab) serveDatastoreFile(w http.ResponseWriter, r *http.Request) {
 	dsName := r.URL.Query().Get("dsName")
 	if dsName == "" {
 		dsName = l.defaultDatastore()
@@ -240,6 +250,18 @@ func (l *Lab) serveLab(w http.ResponseWriter, r *http.Request) {
 		l.serveConfig(w, r)
 	case p == "faults":
 		l.serveFaults(w, r)
+	case p == "counters":
+		if r.Method == http.MethodDelete {
+			l.counters.reset()
+		}
+		writeJSON(w, 200, l.counters.snapshot())
+	case p == "tickets":
+		writeJSON(w, 200, map[string]interface{}{
+			"outstanding": l.outstandingTickets(), "single_use": l.ticketSingleUse.Load(),
+			"lifetime_s": l.ticketLifetime.Load(), "esxi_hosts": l.esxiHosts(),
+		})
+	case p == "tickets/expire" && (r.Method == http.MethodPost || r.Method == http.MethodPut):
+		writeJSON(w, 200, map[string]int{"expired": l.expireTickets()})
 	default:
 		http.NotFound(w, r)
 	}
@@ -252,6 +274,8 @@ func (l *Lab) serveConfig(w http.ResponseWriter, r *http.Request) {
 			CBTMaxExtents *int64 `json:"cbt_max_extents"`
 			FolderAuth    *bool  `json:"folder_auth"`
 			FolderRate    *int64 `json:"folder_stream_bytes_per_s"`
+			TicketLife    *int64 `json:"ticket_lifetime_s"`
+			TicketOnce    *bool  `json:"esxi_ticket_single_use"`
 		}
 		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
 			writeJSON(w, 400, map[string]string{"error": err.Error()})
@@ -273,11 +297,22 @@ func (l *Lab) serveConfig(w http.ResponseWriter, r *http.Request) {
 		if in.FolderRate != nil {
 			l.folderRate.Store(*in.FolderRate)
 		}
+		if in.TicketLife != nil {
+			if *in.TicketLife <= 0 {
+				writeJSON(w, 400, map[string]string{"error": "ticket_lifetime_s must be positive"})
+				return
+			}
+			l.ticketLifetime.Store(*in.TicketLife)
+		}
+		if in.TicketOnce != nil {
+			l.ticketSingleUse.Store(*in.TicketOnce)
+		}
 	}
 	writeJSON(w, 200, map[string]interface{}{
 		"cbt_window": l.window.Load(), "cbt_max_extents": l.maxExtents.Load(),
 		"folder_auth": l.folderAuth.Load(), "block_size": BlockSize,
 		"folder_stream_bytes_per_s": l.folderRate.Load(),
+		"ticket_lifetime_s":         l.ticketLifetime.Load(), "esxi_ticket_single_use": l.ticketSingleUse.Load(),
 	})
 }
 

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/simulator"
@@ -30,23 +29,32 @@ type Lab struct {
 	disks      map[string]*Disk // "<vm moid>/<device key>"
 	snapDisks  map[string][]*Disk
 	snapOrder  int
-	sessions   map[string]bool      // session keys seen, for the drop-sessions fault
-	tickets    map[string]time.Time // generic service tickets handed out
+	sessions   map[string]bool    // session keys seen, for the drop-sessions fault
+	tickets    map[string]*ticket // generic service tickets handed out, by id
+	esxi       map[string]string  // ESXi host name -> address of its own endpoint
+	dcName     string             // vCenter's datacenter (hosts call theirs ha-datacenter)
 	folderAuth atomic.Bool
 	folderRate atomic.Int64 // bytes/s per /folder response, 0 = unlimited
 
 	window     atomic.Int64
 	maxExtents atomic.Int64
 
-	faults faults
+	ticketLifetime  atomic.Int64 // seconds
+	ticketSingleUse atomic.Bool
+
+	faults   faults
+	counters counters
 }
 
 func newLab(m *simulator.Model, user, pass string, window int64, maxExtents int) *Lab {
 	l := &Lab{
 		model: m, user: user, pass: pass,
 		disks: map[string]*Disk{}, snapDisks: map[string][]*Disk{},
-		sessions: map[string]bool{}, tickets: map[string]time.Time{},
+		sessions: map[string]bool{}, tickets: map[string]*ticket{},
 	}
+	l.ticketLifetime.Store(defaultTicketS)
+	l.ticketSingleUse.Store(true)
+	l.counters.n = map[string]int64{}
 	l.window.Store(window)
 	l.maxExtents.Store(int64(maxExtents))
 	l.folderAuth.Store(true)

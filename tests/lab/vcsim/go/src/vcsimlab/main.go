@@ -53,6 +53,7 @@ func main() {
 	maxExt := flag.Int("cbt-max-extents", int(envInt("VCSIM_CBT_MAX_EXTENTS", 2048)), "most extents in one answer (0 = unlimited)")
 	idle := flag.Duration("session-idle-timeout", time.Duration(envInt("VCSIM_SESSION_IDLE_SECONDS", 1800))*time.Second, "idle session expiry (vCenter: 30 min)")
 	folderRate := flag.Int64("folder-stream-rate", envInt("VCSIM_FOLDER_STREAM_BYTES_PER_S", 0), "cap per /folder response in bytes/s (0 = none)")
+	esxiListen := flag.String("esxi-listen", envStr("VCSIM_ESXI_LISTEN", "127.0.0.1:0"), "ESXi hosts' own endpoints: ip:0 = a free port per host, ip:P = host i on P+i")
 	ready := flag.String("ready-file", os.Getenv("VCSIM_READY_FILE"), "write a JSON description here once serving")
 	flag.Parse()
 
@@ -97,6 +98,7 @@ func main() {
 	if err != nil {
 		log.Fatalf("inventory: %v", err)
 	}
+	l.dcName = inv.DC
 	// The inventory is built; clients must now use the configured account.
 	built := time.Since(start)
 
@@ -115,6 +117,10 @@ func main() {
 	// Put the extension in front of the simulator's mux; no request has
 	// been served yet, the listener was opened a moment ago.
 	srv.Config.Handler = l
+	esxiHosts, err := l.serveHosts(*esxiListen, m.Service.TLS)
+	if err != nil {
+		log.Fatalf("ESXi endpoints: %v", err)
+	}
 	if *caFile != "" {
 		sdk := &url.URL{Scheme: "https", Host: *listen, Path: "/sdk"}
 		if err := tagTiers(ctx, sdk, *caFile, *user, *pass, inv.Tiers); err != nil {
@@ -136,6 +142,7 @@ func main() {
 		"startup_ms":        time.Since(start).Milliseconds(),
 		"inventory_ms":      built.Milliseconds(),
 		"pid":               os.Getpid(),
+		"esxi_hosts":        esxiHosts,
 	}
 	out, _ := json.Marshal(desc)
 	if *ready != "" {

@@ -171,9 +171,12 @@ func (l *Lab) serveSDK(w http.ResponseWriter, r *http.Request) {
 		}
 		l.copyOut(w, rec)
 	case "AcquireGenericServiceTicket":
+		// vcsim hands out an id and remembers nothing; the lab binds it to
+		// the spec's URL and method (see esxi.go).
+		req := method.Body.(*types.AcquireGenericServiceTicket)
 		rec := l.forward(r, body)
-		if m := ticketIDRe.FindStringSubmatch(rec.Body.String()); m != nil {
-			l.addTicket(m[1])
+		if m := ticketIDRe.FindStringSubmatch(rec.Body.String()); rec.Code == http.StatusOK && m != nil {
+			l.recordTicket(m[1], req.Spec)
 		}
 		l.copyOut(w, rec)
 	default:
