@@ -5,8 +5,8 @@ __metaclass__ = type
 
 
 class ModuleDocFragment(object):
-    # The VM and where its disks are journalled and written, for every module that
-    # copies a VM's disks. Kept in sync with
+    # The VM, where its disks are read from, journalled and written, for every module
+    # that copies a VM's disks. Kept in sync with
     # plugins/module_utils/vsphere/argspec.py:vm_disk_target_argument_spec().
     DOCUMENTATION = r'''
 options:
@@ -40,4 +40,35 @@ options:
     description: Ceph pool of the images when O(target_format=rbd).
     type: str
     default: vms
+  read_via:
+    description:
+      - Where the disk bytes are read from.
+      - C(vcenter) - the datastore C(/folder) endpoint of O(hostname) with the vCenter session cookie; every byte
+        passes through vCenter.
+      - C(esxi_host) - the C(/folder) endpoint of the ESXi host the VM is registered on
+        (C(https://<host>/folder/<path>?dcPath=ha-datacenter&dsName=<datastore>)), with a generic service ticket
+        from vCenter (C(AcquireGenericServiceTicket), cookie C(vmware_cgi_ticket)). vCenter only issues the
+        tickets; the bytes go from the host straight to the machine that runs the task.
+      - The host's certificate is verified like vCenter's (O(validate_certs), O(ca_path) must trust the CA that
+        signed the host certificates, usually the VMCA), on port 443 unless O(esxi_host_addresses) says otherwise.
+    type: str
+    choices: [vcenter, esxi_host]
+    default: vcenter
+  esxi_host_addresses:
+    description:
+      - For O(read_via=esxi_host), ESXi host names as vCenter knows them mapped to the C(address) or
+        C(address:port) to connect to, for hosts whose name does not resolve (or resolves elsewhere) on the
+        machine that runs the task. Hosts not listed are reached by their name.
+      - The address is also the host part of the URL each ticket is issued for, and must match the host
+        certificate.
+    type: dict
+    default: {}
+  esxi_ticket_uses:
+    description:
+      - For O(read_via=esxi_host), how many Range requests one service ticket serves. The vSphere API documents a
+        generic service ticket as usable once, for the one URL it was issued for, so the default asks vCenter for
+        a ticket per request. Raise it only for hosts known to accept a ticket again; a ticket the host refuses
+        (HTTP 401/403) or older than 60 seconds is replaced either way. Tickets are never logged.
+    type: int
+    default: 1
 '''

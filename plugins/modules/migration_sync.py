@@ -14,6 +14,7 @@ description:
   - Takes a snapshot so the base disk is frozen, reads it over the datastore C(/folder) HTTP endpoint with
     several parallel Range streams (no VDDK), writes the target at the same offsets (zero chunks become holes or
     discards), flushes, commits the new changeId to the journal and removes the snapshot.
+  - The endpoint is vCenter's, or with O(read_via=esxi_host) the ESXi host's own, with generic service tickets.
   - Crash safe; a killed run resumes from the journal without copying confirmed extents again.
   - A VM that M(reforge.hci.migration_cutover) already cut over is not synced again (C(already_cut_over)).
   - Meant to be delegated to a cluster node with access to the target, so the data does not pass through the

@@ -23,10 +23,9 @@ from ansible_collections.reforge.hci.plugins.module_utils.migration.engine impor
 from ansible_collections.reforge.hci.plugins.module_utils.migration.errors import MigrationError
 from ansible_collections.reforge.hci.plugins.module_utils.migration.journal import SyncJournal
 from ansible_collections.reforge.hci.plugins.module_utils.migration.writers import open_writer, target_uri
-from ansible_collections.reforge.hci.plugins.module_utils.vsphere import changed_areas, vm as vmops
+from ansible_collections.reforge.hci.plugins.module_utils.vsphere import changed_areas, host_read, vm as vmops
 from ansible_collections.reforge.hci.plugins.module_utils.vsphere.connection import VsphereConnection
-from ansible_collections.reforge.hci.plugins.module_utils.vsphere.datastore import (
-    RangeReader, flat_path, folder_url, parse_datastore_path)
+from ansible_collections.reforge.hci.plugins.module_utils.vsphere.datastore import RangeReader
 from ansible_collections.reforge.hci.plugins.module_utils.vsphere.errors import ChangeIdInvalid
 
 
@@ -139,10 +138,9 @@ class VmSync:
                 changed_areas.pyvmomi_query(self.conn, vm, snapshot, journal.disk_key, changed_areas.FULL),
                 capacity, changed_areas.FULL)
 
-    def _reader(self, datacenter: str, base_disk: Any) -> RangeReader:
-        datastore, path = parse_datastore_path(base_disk.backing.fileName)
-        url = folder_url(self.conn.base_url, datacenter, datastore, flat_path(path))
-        return RangeReader(url, self.conn.http_verify, self.conn.session_cookie, renew=self.conn.renew)
+    def _reader(self, vm: Any, datacenter: str, base_disk: Any) -> RangeReader:
+        """Through vCenter's /folder, or the ESXi host's with service tickets (the connection's read options)."""
+        return host_read.access_of(self.conn).reader(self.conn, vm, datacenter, base_disk.backing.fileName)
 
     def run(self) -> Dict[str, Any]:
         started = time.monotonic()
@@ -177,7 +175,7 @@ class VmSync:
         areas = self._areas(vm, snapshot, journal, capacity)
         kind = "full" if areas.change_id == changed_areas.FULL else "incremental"
         spec = target_for(self.targets, disk, index)
-        reader = self._reader(facts["datacenter"], base_disk)
+        reader = self._reader(vm, facts["datacenter"], base_disk)
         progress = ProgressFile(self.progress_path, ext.total(areas.extents),
                                 progress_label(self.vm_name, disk["key"], kind))
         writer = open_writer(spec, capacity)
@@ -191,7 +189,7 @@ class VmSync:
             reader.close()
         summary = stats.as_dict()
         summary.update(kind=kind, bytes_areas=ext.total(areas.extents), windows=areas.windows,
-                       reader=dict(reader.stats), verification=verified, finished_at=time.time())
+                       reader=reader.report(), verification=verified, finished_at=time.time())
         journal.commit(summary)
         summary.update(key=disk["key"], label=disk["label"], target=writer.uri, capacity_bytes=capacity,
                        change_id=journal.committed_change_id, journal=journal.path)

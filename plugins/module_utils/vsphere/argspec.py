@@ -11,7 +11,7 @@ from typing import Any, Callable, Dict
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
 from ansible_collections.reforge.hci.plugins.module_utils.migration.errors import MigrationError
-from ansible_collections.reforge.hci.plugins.module_utils.vsphere import connection as vconn
+from ansible_collections.reforge.hci.plugins.module_utils.vsphere import connection as vconn, host_read
 from ansible_collections.reforge.hci.plugins.module_utils.vsphere.errors import VsphereError
 
 
@@ -39,6 +39,9 @@ def vm_disk_target_argument_spec() -> Dict[str, Any]:
         target_dir=dict(type="path"),
         target_format=dict(type="str", choices=["raw", "qcow2", "rbd"], default="raw"),
         target_pool=dict(type="str", default="vms"),
+        read_via=dict(type="str", choices=list(host_read.READ_VIA), default="vcenter"),
+        esxi_host_addresses=dict(type="dict", default={}),
+        esxi_ticket_uses=dict(type="int", default=1),
     )
     return spec
 
@@ -47,8 +50,15 @@ def connect(module: AnsibleModule) -> vconn.VsphereConnection:
     if vconn.PYVMOMI_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("pyvmomi"), exception=vconn.PYVMOMI_IMPORT_ERROR)
     p = module.params
-    return vconn.VsphereConnection(p["hostname"], p["username"], p["password"], port=p["port"],
+    try:
+        access = host_read.DatastoreAccess.from_params(p) if "read_via" in p else None
+    except VsphereError as exc:
+        module.fail_json(msg=str(exc))
+    conn = vconn.VsphereConnection(p["hostname"], p["username"], p["password"], port=p["port"],
                                    validate_certs=p["validate_certs"], ca_path=p["ca_path"], timeout=p["timeout"])
+    # The sync readers of this connection follow the module's read options (sync and cutover alike).
+    conn.datastore_access = access
+    return conn
 
 
 def run_module(module: AnsibleModule, body: Callable[[AnsibleModule], Dict[str, Any]]) -> None:

@@ -66,6 +66,8 @@ class VsphereConnection:
         self._password = password
         self._lock = threading.RLock()
         self._logged_in_at = 0.0
+        # How sync readers reach the datastore (host_read.DatastoreAccess); set by the module from its options.
+        self.datastore_access: Any = None
         kwargs = {"sslContext": ssl_context(validate_certs, ca_path)}
         # Debian 12's python3-pyvmomi (6.7) has no connection timeout argument; newer ones do.
         if "httpConnectionTimeout" in inspect.signature(connect.SmartConnect).parameters:
@@ -145,6 +147,12 @@ class VsphereConnection:
         if morsel is None:
             return raw.split(";")[0]
         return "vmware_soap_session=%s" % morsel.coded_value
+
+    def acquire_service_ticket(self, url: str, method: str = "httpGet") -> str:
+        """A generic service ticket for exactly one HTTP request (``method`` on ``url``) to an ESXi host,
+        sent there as cookie ``vmware_cgi_ticket``. A credential: never log it."""
+        spec = vim.SessionManager.HttpServiceRequestSpec(method=method, url=url)
+        return self.call(lambda: self.content.sessionManager.AcquireGenericServiceTicket(spec=spec)).id
 
     def wait_for_task(self, task: Any, timeout: float = 600, poll: float = 0.2) -> Any:
         """Poll a task (own loop: pyvmomi's WaitForTask trips over vcsim's snapshot task entities)."""

@@ -18,7 +18,7 @@ import re
 import threading
 import time
 import traceback
-from typing import Callable, Dict, Optional, Union
+from typing import Any, Callable, Dict, Optional, Union
 from urllib.parse import quote, urlencode
 
 try:
@@ -58,13 +58,19 @@ class RangeReader:
 
     def __init__(self, url: str, verify: Union[bool, str], cookie: Callable[[], str],
                  renew: Optional[Callable[[], None]] = None, timeout: float = 120,
-                 max_retries: int = 8, backoff: float = 0.2, backoff_max: float = 10.0) -> None:
+                 max_retries: int = 8, backoff: float = 0.2, backoff_max: float = 10.0,
+                 auth_hint: str = "", describe: Optional[Callable[[], Dict[str, Any]]] = None) -> None:
+        """``cookie`` gives the credential of each request (called per attempt), ``renew`` is called once per
+        read on 401/403; ``auth_hint`` is added to the error when the server still refuses after that;
+        ``describe`` adds where the bytes came from to :meth:`report`. Credentials never reach a message."""
         if REQUESTS_IMPORT_ERROR:
             raise VsphereError("the requests library is required (Debian python3-requests)")
         self.url = url
         self.verify = verify
         self._cookie = cookie
         self._renew = renew
+        self.auth_hint = auth_hint
+        self._describe = describe
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff = backoff
@@ -105,7 +111,7 @@ class RangeReader:
                 resp = self._session().get(self.url, headers=headers, timeout=self.timeout, verify=self.verify,
                                            stream=True)
             except requests.exceptions.SSLError as exc:
-                raise VsphereError("TLS verification of the datastore endpoint failed: %s" % exc)
+                raise VsphereError("TLS verification of the datastore endpoint %s failed: %s" % (self._redacted(), exc))
             except (requests.ConnectionError, requests.Timeout) as exc:
                 last_problem = "connection: %s" % exc
                 self._local.session = None
@@ -154,8 +160,9 @@ class RangeReader:
                 self._sleep(attempt, resp.headers.get("Retry-After"))
                 attempt += 1
                 continue
-            raise VsphereError("reading %s at %d+%d: HTTP %d"
-                               % (self._redacted(), offset, length, resp.status_code))
+            hint = "; %s" % self.auth_hint if self.auth_hint and resp.status_code in (401, 403) else ""
+            raise VsphereError("reading %s at %d+%d: HTTP %d%s"
+                               % (self._redacted(), offset, length, resp.status_code, hint))
         raise VsphereError("reading %s at %d+%d failed after %d retries (last: %s)"
                            % (self._redacted(), offset, length, self.max_retries, last_problem))
 
@@ -164,6 +171,13 @@ class RangeReader:
         if not match or int(match.group(1)) != offset or int(match.group(2)) != offset + length - 1:
             raise RangeReadError("%s answered Content-Range %r to a request for bytes %d-%d"
                                  % (self._redacted(), header, offset, offset + length - 1))
+
+    def report(self) -> Dict[str, Any]:
+        """The counters plus where the bytes came from (``via``; host and tickets for host reads)."""
+        with self._stats_lock:
+            out: Dict[str, Any] = dict(self.stats)
+        out.update(self._describe() if self._describe else {"via": "vcenter"})
+        return out
 
     def _redacted(self) -> str:
         return self.url.split("?")[0]
