@@ -49,6 +49,18 @@ class LabVC:
     def clear_faults(self):
         return self._req("DELETE", "/faults").json()
 
+    @property
+    def esxi_hosts(self):
+        """ESXi host name in vCenter -> ``address:port`` of the host's own endpoint (for esxi_host_addresses)."""
+        return dict(self.info.get("esxi_hosts") or {})
+
+    def counters(self):
+        """Lab-wide /folder counters (vcenter_*_reads, esxi_ticket_reads, esxi_rejected_*, bytes); diff them."""
+        return self._req("GET", "/counters").json()
+
+    def expire_tickets(self):
+        return self._req("POST", "/tickets/expire").json()["expired"]
+
     def base_file(self, vm, key):
         """The disk's base flat file: after our sync snapshot is removed it holds the whole guest view."""
         rel = self.disk(vm, key)["levels"][0]["data"]
