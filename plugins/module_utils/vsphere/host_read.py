@@ -121,7 +121,7 @@ def host_address(host_name: str, addresses: Optional[Dict[str, str]]) -> str:
 
 def split_address(address: str) -> Tuple[str, int]:
     if address.startswith("["):
-        host, _, rest = address[1:].partition("]")
+        host, dummy, rest = address[1:].partition("]")
         return host, int(rest[1:]) if rest.startswith(":") else 443
     host, sep, port = address.rpartition(":")
     if sep and port.isdigit():

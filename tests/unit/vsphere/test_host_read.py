@@ -29,7 +29,7 @@ class Issuer:
 
 
 def ticket_of(cookie):
-    name, _, value = cookie.partition("=")
+    name, dummy, value = cookie.partition("=")
     assert name == "vmware_cgi_ticket"
     return value
 
@@ -39,7 +39,7 @@ def test_one_ticket_per_request_by_default():
     tickets = ServiceTicketCookie(issuer, "https://esx1/folder/a?dcPath=ha-datacenter&dsName=ds")
     seen = [ticket_of(tickets.cookie()) for dummy in range(3)]
     assert len(set(seen)) == 3 and tickets.acquired == 3
-    assert {v for v in issuer.issued.values()} == {("https://esx1/folder/a?dcPath=ha-datacenter&dsName=ds", "httpGet")}
+    assert set(issuer.issued.values()) == {("https://esx1/folder/a?dcPath=ha-datacenter&dsName=ds", "httpGet")}
 
 
 def test_reused_ticket_replaced_after_uses_age_and_refusal():
