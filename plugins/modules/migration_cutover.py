@@ -16,6 +16,10 @@ description:
     to cut it over again.
   - On any failure after the shutdown it rolls back, powers the source on again, leaves the target defined but
     stopped, and fails with the reason and the steps done.
+  - O(guest_conversion) runs C(virt-v2v-in-place) on the synced disks after the final sync, for guests that need
+    drivers or an initramfs for virtio. It converts a qcow2 overlay of each synced disk, so a failed conversion leaves
+    the synced base untouched; a successful one is written into the base with an undo log, and a failure after that
+    (boot, alive check) writes the undo log back before the source is powered on again.
   - O(method=libvirt) defines and starts the domain with C(virsh) on the host the task runs on (delegate to a
     cluster node). O(method=qemu) boots the converted disks directly under QEMU (TCG where KVM is unavailable)
     with the disks opened copy-on-write, for a boot check where no libvirt runs; the domain XML is still written.
@@ -89,6 +93,44 @@ options:
   qemu_memory_mb:
     description: Memory of the O(method=qemu) boot check (defaults to the VM's).
     type: int
+  guest_conversion:
+    description:
+      - C(none) boots the synced disks as they are (Linux guests with virtio in their initramfs, e.g. Debian, Ubuntu).
+      - C(virt_v2v_in_place) runs C(virt-v2v-in-place -i libvirtxml) (Debian packages C(virt-v2v), C(nbdkit) and
+        a kernel for the libguestfs appliance, C(linux-image-amd64)) on qcow2 overlays of the synced disks, after the
+        final sync and before the boot. Windows guests get virtio drivers from O(virtio_win); RHEL-family and SUSE
+        guests get an initramfs with virtio modules. RBD bases are read through QEMU's C(rbd) driver
+        (C(qemu-block-extra)).
+      - C(auto) decides from the vSphere guest id (the family the administrator set, not an inspection of the
+        disk) - C(virt_v2v_in_place) for C(win*), C(rhel*), C(centos*), C(oracleLinux*), C(fedora*), C(sles*),
+        C(opensuse*), C(rockylinux*), C(almalinux*), C(asianux*), C(amazonlinux*); C(none) for C(debian*),
+        C(ubuntu*) and anything else. The decision and why are in the C(guest_conversion) step.
+      - The conversion adds to the downtime (the source is off); under TCG the libguestfs appliance alone takes
+        about a minute to start.
+    type: str
+    choices: [none, virt_v2v_in_place, auto]
+    default: none
+  guest_conversion_timeout:
+    description: Seconds C(virt-v2v-in-place) may run before the cutover gives up and rolls back.
+    type: int
+    default: 3600
+  guest_conversion_memory_mb:
+    description:
+      - Memory of the libguestfs appliance that runs the conversion (C(LIBGUESTFS_MEMSIZE) is set to half of it,
+        virt-v2v doubles it). Defaults to virt-v2v's own (2560 MiB).
+    type: int
+  guest_conversion_dir:
+    description:
+      - Where the conversion overlays, the undo logs and the C(virt-v2v) log are written (defaults to
+        O(domain_dir)). Needs room for what the conversion changes (tens to a few hundred MiB per VM), on the host
+        the task runs on.
+    type: path
+  virtio_win:
+    description:
+      - C(VIRTIO_WIN) for Windows guests - the virtio-win ISO or its unpacked directory (not in Debian; from the
+        Fedora virtio-win project). Without it virt-v2v finds no Windows drivers and the cutover rolls back. Windows
+        conversions also need C(rhsrvany.exe) in C(/usr/share/virt-tools).
+    type: path
   streams:
     description: Parallel Range streams of the final sync.
     type: int
@@ -144,6 +186,13 @@ domain_xml:
   description: Path of the domain XML (run) or its text (check mode).
   returned: always
   type: str
+guest_conversion:
+  description:
+    - In check mode, the conversion decision (C(conversion), C(why)) and, when one would run, the overlay and
+      C(virt-v2v-in-place) command lines. After a run, the C(guest_conversion) step holds its seconds, warnings and
+      log path.
+  returned: check mode
+  type: dict
 '''
 
 from ansible.module_utils.basic import AnsibleModule
@@ -185,11 +234,16 @@ def body(module):
                           p["network_map"], p["domain_dir"], method=p["method"], libvirt_uri=p["libvirt_uri"],
                           alive_pattern=p["alive_pattern"], alive_timeout=p["alive_timeout"], verify_policy=p["verify"],
                           guest_shutdown_timeout=p["guest_shutdown_timeout"], qemu_memory_mb=p["qemu_memory_mb"],
-                          domain_type=_domain_type(p["domain_type"]), rbd_auth=p["rbd_auth"])
+                          domain_type=_domain_type(p["domain_type"]), rbd_auth=p["rbd_auth"],
+                          guest_conversion=p["guest_conversion"],
+                          conversion_options={"timeout": p["guest_conversion_timeout"],
+                                              "memory_mb": p["guest_conversion_memory_mb"],
+                                              "work_dir": p["guest_conversion_dir"], "virtio_win": p["virtio_win"]})
         if module.check_mode:
             preview = cutover.plan()
             out = {"changed": True, "cut_over": False, "rolled_back": False, "steps": [], "downtime_seconds": 0.0,
-                   "domain_xml": preview["domain_xml"], "nics": preview["nics"]}
+                   "domain_xml": preview["domain_xml"], "nics": preview["nics"],
+                   "guest_conversion": preview["guest_conversion"]}
             if module._diff:
                 out["diff"] = {"before": "", "after": preview["domain_xml"],
                                "after_header": "%s (libvirt domain)" % p["vm"]}
@@ -217,6 +271,11 @@ def main():
         qemu_memory_mb=dict(type="int"),
         domain_type=dict(type="str", choices=["auto", "kvm", "qemu"], default="auto"),
         rbd_auth=dict(type="dict"),
+        guest_conversion=dict(type="str", choices=["none", "virt_v2v_in_place", "auto"], default="none"),
+        guest_conversion_timeout=dict(type="int", default=3600),
+        guest_conversion_memory_mb=dict(type="int"),
+        guest_conversion_dir=dict(type="path"),
+        virtio_win=dict(type="path"),
         streams=dict(type="int", default=4),
         throttle_mb_s=dict(type="float", default=0),
     )

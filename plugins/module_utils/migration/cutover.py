@@ -2,6 +2,12 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Cutover of one VM: guest shutdown → final sync with the source off → convert → define → boot → alive check.
 
+The conversion is the domain definition for KVM and, where the guest needs it
+(``guest_conversion``), ``virt-v2v-in-place`` on a clone of the synced disks
+(see :mod:`guest_conversion`): a failed conversion leaves the synced base
+intact, and a failure after the conversion was committed restores the base from
+the undo log before the source comes back.
+
 Any failure after the source went down rolls back: the source is powered on
 again in vSphere, the target is left defined but stopped, and the reason is
 reported. Network mapping is checked before the source is touched, so a
@@ -16,6 +22,7 @@ import time
 from typing import Any, Dict, List, Optional
 
 from ansible_collections.reforge.hci.plugins.module_utils.migration import boot, convert, journal
+from ansible_collections.reforge.hci.plugins.module_utils.migration import guest_conversion as v2v
 from ansible_collections.reforge.hci.plugins.module_utils.migration.engine import CopySettings
 from ansible_collections.reforge.hci.plugins.module_utils.migration.errors import MigrationError
 from ansible_collections.reforge.hci.plugins.module_utils.migration.sync import VmSync, target_for
@@ -36,7 +43,8 @@ def earlier_cutover(journal_dir: str, vm_name: str) -> Optional[Dict[str, Any]]:
     Needs no vCenter connection: callers check it before they log in.
     """
     done = journal.read_cutover(journal_dir, vm_name)
-    if done is None:
+    if done is None or done.get("state") == v2v.CONVERTING:
+        # an interrupted conversion is no cutover: the next run restores the base and starts again
         return None
     return {"vm": vm_name, "cut_over": True, "rolled_back": False, "already_cut_over": True,
             "cut_over_at": done.get("at"), "domain_xml": done.get("domain_xml"), "steps": [],
@@ -49,7 +57,8 @@ class Cutover:
                  domain_dir: str, method: str = "qemu", libvirt_uri: str = "qemu:///system",
                  alive_pattern: str = "login:", alive_timeout: float = 300, verify_policy: str = "sample",
                  guest_shutdown_timeout: float = 300, qemu_memory_mb: Optional[int] = None,
-                 domain_type: str = "kvm", rbd_auth: Optional[Dict[str, Any]] = None) -> None:
+                 domain_type: str = "kvm", rbd_auth: Optional[Dict[str, Any]] = None,
+                 guest_conversion: str = "none", conversion_options: Optional[Dict[str, Any]] = None) -> None:
         self.conn = conn
         self.vm_name = vm_name
         self.targets = targets
@@ -67,6 +76,9 @@ class Cutover:
         self.domain_type = domain_type
         # {user, secret_uuid, monitors}: how libvirt on the node authenticates to Ceph for RBD disks
         self.rbd_auth = rbd_auth or {}
+        self.guest_conversion = guest_conversion
+        # {memory_mb, virtio_win, timeout, verbose}: passed to guest_conversion.GuestConversion
+        self.conversion_options = conversion_options or {}
         self.steps: List[Dict[str, Any]] = []
 
     def _step(self, name: str, **info: Any) -> None:
@@ -80,9 +92,22 @@ class Cutover:
         if self.method == "libvirt":
             convert.check_libvirt_nics(nics)
         disks = [self._with_rbd_auth(target_for(self.targets, d, i)) for i, d in enumerate(facts["disks"])]
-        return {"facts": facts, "nics": nics, "disks": disks,
+        decision = v2v.decide(self.guest_conversion, facts.get("guest_id"))
+        conversion = None
+        if decision["conversion"] != "none":
+            conversion = self._conversion(facts)
+            decision.update(conversion.plan())
+        return {"facts": facts, "nics": nics, "disks": disks, "guest_conversion": decision,
+                "conversion": conversion,
                 "domain_xml": convert.domain_xml(facts, disks, nics, serial_log=self._serial_log(),
                                                  domain_type=self.domain_type)}
+
+    def _conversion(self, facts: Dict[str, Any]) -> v2v.GuestConversion:
+        opts = self.conversion_options
+        return v2v.GuestConversion(
+            facts, [target_for(self.targets, d, i) for i, d in enumerate(facts["disks"])], self.journal_dir,
+            opts.get("work_dir") or self.domain_dir, domain_type=self.domain_type, memory_mb=opts.get("memory_mb"),
+            virtio_win=opts.get("virtio_win"), timeout=opts.get("timeout") or 3600, verbose=bool(opts.get("verbose")))
 
     def _with_rbd_auth(self, disk: Dict[str, Any]) -> Dict[str, Any]:
         if disk.get("format") != "rbd" or not self.rbd_auth:
@@ -115,9 +140,15 @@ class Cutover:
         if earlier is not None:
             return earlier
         started = time.monotonic()
+        # A run killed after its conversion was committed: the base goes back to the synced state first.
+        interrupted = v2v.restore(self.journal_dir, self.vm_name)
+        if interrupted is not None:
+            self._step("restored_interrupted_conversion", **interrupted)
         vm = vmops.find_vm(self.conn, self.vm_name)
         preview = self.plan()
         facts, nics, disks = preview["facts"], preview["nics"], preview["disks"]
+        conversion = preview["conversion"]
+        committed = False
         was_on = facts["power_state"] == "poweredOn"
         virsh = boot.Virsh(self.libvirt_uri) if self.method == "libvirt" else None
         self._step("power_off", how=vmops.power_off(self.conn, vm, self.guest_shutdown_timeout))
@@ -132,6 +163,10 @@ class Cutover:
             with open(xml_path, "w") as handle:
                 handle.write(preview["domain_xml"])
             self._step("convert", domain_xml=xml_path, firmware=facts["firmware"], nics=nics)
+            if conversion is not None:
+                self._step("guest_conversion", why=preview["guest_conversion"]["why"], **conversion.convert())
+                committed = True  # set before: a commit that fails half way is restored too
+                self._step("guest_conversion_committed", **conversion.commit())
             if virsh is not None:
                 virsh.define(preview["domain_xml"])
                 self._step("define", uri=self.libvirt_uri)
@@ -148,23 +183,36 @@ class Cutover:
         except _FAULTS as exc:
             reason = "%s: %s" % (type(exc).__name__, getattr(exc, "msg", None) or exc)
             self._step("failed", reason=reason)
-            self._rollback(vm, was_on, virsh)
+            self._rollback(vm, was_on, virsh, conversion if committed else None)
             return {"vm": self.vm_name, "cut_over": False, "rolled_back": True, "reason": reason,
                     "steps": self.steps, "downtime_seconds": round(time.monotonic() - downtime_started, 2)}
-        journal.record_cutover(self.journal_dir, self.vm_name, {"domain_xml": xml_path, "method": self.method,
-                                                                "alive": alive.get("method")})
+        journal.record_cutover(self.journal_dir, self.vm_name, {
+            "domain_xml": xml_path, "method": self.method, "alive": alive.get("method"),
+            "guest_conversion": preview["guest_conversion"]["conversion"]})
+        if conversion is not None:
+            conversion.cleanup()  # the undo log is no longer needed: the record now says cut over
         return {"vm": self.vm_name, "cut_over": True, "rolled_back": False, "steps": self.steps,
                 "sync": sync, "alive": alive, "domain_xml": xml_path,
                 "downtime_seconds": round(time.monotonic() - downtime_started, 2),
                 "duration": round(time.monotonic() - started, 2)}
 
-    def _rollback(self, vm: Any, was_on: bool, virsh: Optional[boot.Virsh]) -> None:
+    def _rollback(self, vm: Any, was_on: bool, virsh: Optional[boot.Virsh],
+                  conversion: Optional[v2v.GuestConversion] = None) -> None:
         if virsh is not None:
             try:
                 virsh.stop(self.vm_name)  # keep it defined for the post-mortem, but never two copies running
                 self._step("rollback_target_stopped")
             except MigrationError as exc:
                 self._step("rollback_target_stop_failed", reason=str(exc))
+        if conversion is not None:
+            # the domain is stopped: the base goes back to the synced state, the journal is valid again
+            try:
+                restored = v2v.restore(self.journal_dir, self.vm_name)
+                conversion.cleanup()
+                if restored is not None:
+                    self._step("rollback_target_restored", **restored)
+            except _FAULTS as exc:
+                self._step("rollback_target_restore_failed", reason=str(exc))
         if was_on:
             vmops.power_on(self.conn, vm)
             self._step("rollback_source_powered_on")
