@@ -175,20 +175,63 @@ def parse_output(stdout: str) -> Dict[str, Any]:
     return out
 
 
-def qemu_map_top(overlay: str, qemu_img: str = "qemu-img") -> List[Tuple[int, int, bool]]:
-    """(offset, length, has_data) of every range the overlay itself holds (not its backing file)."""
-    proc = subprocess.run([qemu_img, "map", "--output=json", "-f", "qcow2", overlay], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, universal_newlines=True, check=False)
+def _qemu_map(argv: List[str], what: str) -> List[Dict[str, Any]]:
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False)
     if proc.returncode != 0:
-        raise CutoverError("qemu-img map %s failed: %s" % (overlay, proc.stderr.strip()))
+        raise CutoverError("qemu-img map of %s failed: %s" % (what, proc.stderr.strip()))
+    return json.loads(proc.stdout)
+
+
+def qemu_map_top(overlay: str, qemu_img: str = "qemu-img") -> List[Tuple[int, int, bool]]:
+    """(offset, length, has_data) of every range the overlay itself holds (not its backing file).
+
+    Ranges without data are zero clusters: write-zeroes and discards, mostly the ``fstrim`` virt-v2v
+    runs over the guest's free space ("Mapping filesystem data") - usually most of the disk.
+    """
     ranges = []
-    for entry in json.loads(proc.stdout):
+    for entry in _qemu_map([qemu_img, "map", "--output=json", "-f", "qcow2", overlay], overlay):
         if entry.get("depth") != 0:
             continue
         if not entry.get("data") and not entry.get("zero"):
             continue
         ranges.append((int(entry["start"]), int(entry["length"]), bool(entry.get("data"))))
     return ranges
+
+
+def base_data_extents(disk: Dict[str, Any], qemu_img: str = "qemu-img") -> List[Tuple[int, int]]:
+    """(offset, length) of what the synced base holds: holes need no undo bytes, only a hole again."""
+    filename, fmt = backing(disk)
+    return [(int(e["start"]), int(e["length"]))
+            for e in _qemu_map([qemu_img, "map", "--output=json", "-f", fmt, filename], filename) if e.get("data")]
+
+
+def undo_plan(ranges: List[Tuple[int, int, bool]], base_extents: List[Tuple[int, int]]) -> List[List[Any]]:
+    """``[offset, length, "data"|"zero"]`` covering every overlay range: "data" where the base holds data (its
+    bytes are saved), "zero" where it is a hole (restored by punching a hole again)."""
+    out: List[List[Any]] = []
+    extents = sorted(base_extents)
+    for offset, length, _data in sorted(ranges):
+        pos, end = offset, offset + length
+        for e_start, e_len in extents:
+            e_end = e_start + e_len
+            if e_end <= pos or e_start >= end:
+                continue
+            if e_start > pos:
+                out.append([pos, e_start - pos, "zero"])
+            cut = min(e_end, end)
+            out.append([max(pos, e_start), cut - max(pos, e_start), "data"])
+            pos = cut
+            if pos >= end:
+                break
+        if pos < end:
+            out.append([pos, end - pos, "zero"])
+    return out
+
+
+def _zero(writer: Any, offset: int, length: int, step: int = 1 << 30) -> None:
+    """Holes/discards in pieces: a trimmed 2 TiB disk is one range, more than one qemu-io request may hold."""
+    for pos in range(offset, offset + length, step):
+        writer.zero(pos, min(step, offset + length - pos))
 
 
 class GuestConversion:
@@ -267,10 +310,11 @@ class GuestConversion:
 
     def commit(self) -> Dict[str, Any]:
         plans = []
+        undo_bytes = 0
         for index, overlay in enumerate(self.overlays):
             ranges = qemu_map_top(overlay)
             undo, undo_index = self._undo_paths(index)
-            self._save_undo(index, ranges, undo, undo_index)
+            undo_bytes += self._save_undo(index, ranges, undo, undo_index)
             plans.append((index, overlay, ranges, undo, undo_index))
         # From here on the base may hold converted bytes: the record stops every further sync.
         journal.record_cutover(self.journal_dir, self.vm, {
@@ -279,24 +323,31 @@ class GuestConversion:
         written = 0
         for index, overlay, ranges, _undo, _ui in plans:
             written += self._apply_overlay(index, overlay, ranges)
-        return {"bytes_committed": written, "ranges": sum(len(p[2]) for p in plans)}
+        return {"bytes_committed": written, "ranges": sum(len(p[2]) for p in plans), "undo_bytes": undo_bytes,
+                "bytes_zeroed": sum(n for p in plans for _o, n, data in p[2] if not data)}
 
-    def _save_undo(self, index: int, ranges: List[Tuple[int, int, bool]], undo: str, undo_index: str) -> None:
+    def _save_undo(self, index: int, ranges: List[Tuple[int, int, bool]], undo: str, undo_index: str) -> int:
+        plan = undo_plan(ranges, base_data_extents(self.disks[index]))
+        saved = 0
         writer = open_writer(self.disks[index], self.capacities[index])
         try:
             with open(undo, "wb") as handle:
-                for offset, length, _data in ranges:
+                for offset, length, kind in plan:
+                    if kind != "data":
+                        continue
                     for pos in range(offset, offset + length, 8 << 20):
                         step = min(8 << 20, offset + length - pos)
                         chunk = writer.read(pos, step)
                         if len(chunk) != step:
                             raise CutoverError("short read of the base at %d+%d" % (pos, step))
                         handle.write(chunk)
+                        saved += step
                 handle.flush()
                 os.fsync(handle.fileno())
         finally:
             writer.close()
-        journal.atomic_write_json(undo_index, {"ranges": [[o, n] for o, n, _d in ranges]})
+        journal.atomic_write_json(undo_index, {"ranges": plan})
+        return saved
 
     def _apply_overlay(self, index: int, overlay: str, ranges: List[Tuple[int, int, bool]]) -> int:
         """Write the overlay's own ranges into the base (data as data, zero clusters as holes/discards)."""
@@ -314,7 +365,7 @@ class GuestConversion:
             with open(top, "rb") as handle:
                 for offset, length, data in ranges:
                     if not data:
-                        writer.zero(offset, length)
+                        _zero(writer, offset, length)
                         continue
                     for pos in range(offset, offset + length, 8 << 20):
                         step = min(8 << 20, offset + length - pos)
@@ -354,14 +405,14 @@ def restore(journal_dir: str, vm: str) -> Optional[Dict[str, Any]]:
         writer = open_writer(item["target"], int(item["capacity"]))
         try:
             with open(item["data"], "rb") as handle:
-                for offset, length in ranges:
+                for offset, length, kind in ranges:
+                    if kind != "data":
+                        _zero(writer, offset, length)  # a hole before the commit is a hole again
+                        restored += length
+                        continue
                     for pos in range(offset, offset + length, 8 << 20):
                         step = min(8 << 20, offset + length - pos)
-                        chunk = handle.read(step)
-                        if chunk.count(0) == len(chunk):
-                            writer.zero(pos, step)  # a hole before the commit is a hole again
-                        else:
-                            writer.write(pos, chunk)
+                        writer.write(pos, handle.read(step))
                         restored += step
             writer.flush()
         finally:

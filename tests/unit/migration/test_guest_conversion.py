@@ -117,6 +117,7 @@ def test_commit_writes_the_overlay_into_the_base_and_restore_undoes_it(tmp_path,
     assert after[1 * MiB:1 * MiB + 65536] == b"\x33" * 65536 and after[12 * MiB:12 * MiB + 131072] == b"\x44" * 131072
     assert after[8 * MiB:9 * MiB] == bytes(MiB) and after[9 * MiB:10 * MiB] == b"\x22" * MiB
     assert after[0:MiB] == b"\x11" * MiB
+    assert stats["undo_bytes"] == 64 * 1024 + MiB, "base data under the overlay's ranges only, not its holes"
     restored = v2v.restore(str(tmp_path / "j"), "vm1")
     assert restored["bytes_restored"] == 192 * 1024 + MiB
     assert _sha_of(base, fmt, tmp_path) == before
@@ -135,6 +136,16 @@ def _read(image, fmt, tmp_path):
 
 def _sha_of(image, fmt, tmp_path):
     return hashlib.sha256(_read(image, fmt, tmp_path)).hexdigest()
+
+
+def test_undo_plan_saves_base_data_only_and_restores_holes_as_holes():
+    # overlay: data over base data and a hole, a 1 GiB trim over base data and holes
+    ranges = [(0, 4 * MiB, True), (10 * MiB, 1024 * MiB, False)]
+    base = [(2 * MiB, 4 * MiB), (20 * MiB, MiB), (2000 * MiB, MiB)]
+    assert v2v.undo_plan(ranges, base) == [
+        [0, 2 * MiB, "zero"], [2 * MiB, 2 * MiB, "data"],
+        [10 * MiB, 10 * MiB, "zero"], [20 * MiB, MiB, "data"], [21 * MiB, 1013 * MiB, "zero"]]
+    assert v2v.undo_plan([(0, MiB, True)], []) == [[0, MiB, "zero"]]
 
 
 def test_a_finished_cutover_record_is_still_a_cutover(tmp_path):
