@@ -31,6 +31,7 @@ __metaclass__ = type
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -228,6 +229,14 @@ def undo_plan(ranges: List[Tuple[int, int, bool]], base_extents: List[Tuple[int,
     return out
 
 
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    proc.communicate()
+
+
 def _zero(writer: Any, offset: int, length: int, step: int = 1 << 30) -> None:
     """Holes/discards in pieces: a trimmed 2 TiB disk is one range, more than one qemu-io request may hold."""
     for pos in range(offset, offset + length, step):
@@ -278,18 +287,21 @@ class GuestConversion:
         started = time.monotonic()
         try:
             with open(self.log_path, "w") as log:
+                # its own session: on a timeout the appliance (qemu) and qemu-nbd go with virt-v2v
+                proc = subprocess.Popen(v2v_argv(self.xml_path, self.verbose), stdout=subprocess.PIPE, stderr=log,
+                                        stdin=subprocess.DEVNULL, universal_newlines=True, start_new_session=True,
+                                        env=v2v_env(self.domain_type, tmpdir, self.memory_mb, self.virtio_win))
                 try:
-                    proc = subprocess.run(v2v_argv(self.xml_path, self.verbose), stdout=subprocess.PIPE,
-                                          stderr=log, universal_newlines=True, check=False, timeout=self.timeout,
-                                          env=v2v_env(self.domain_type, tmpdir, self.memory_mb, self.virtio_win))
+                    stdout = proc.communicate(timeout=self.timeout)[0]
                 except subprocess.TimeoutExpired:
+                    _kill_group(proc)
                     self.discard_overlays()
                     raise CutoverError("%s did not finish within %ss (log %s)" % (V2V, self.timeout, self.log_path))
         finally:
             shutil.rmtree(tmpdir, ignore_errors=True)
-        parsed = parse_output(proc.stdout)
+        parsed = parse_output(stdout)
         with open(self.log_path, "a") as log:
-            log.write("\n--- stdout ---\n" + proc.stdout)
+            log.write("\n--- stdout ---\n" + stdout)
         result = {"seconds": round(time.monotonic() - started, 1), "warnings": parsed["warnings"],
                   "messages": parsed["messages"][-20:], "log": self.log_path}
         if proc.returncode != 0:

@@ -13,7 +13,7 @@ def vsphere_defaults(vcsim):
             "password": vcsim["password"], "ca_path": vcsim["ca"]}
 
 
-def run_tasks(tmp_path, tasks, vcsim, check=False, extra_args=()):
+def run_tasks(tmp_path, tasks, vcsim, check=False, extra_args=(), timeout=900):
     """Run ``tasks`` on localhost under ``module_defaults: group/reforge.hci.vsphere``; each task's
     registered result ``r_<name>`` is dumped to JSON and returned."""
     names = [t["register"] for t in tasks if "register" in t]
@@ -33,7 +33,7 @@ def run_tasks(tmp_path, tasks, vcsim, check=False, extra_args=()):
     if check:
         argv.append("--check")
     argv.extend(extra_args)
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900, check=False)
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     results = {}
     for n in names:
         dump = tmp_path / ("%s.json" % n)

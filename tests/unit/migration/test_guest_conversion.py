@@ -153,3 +153,23 @@ def test_a_finished_cutover_record_is_still_a_cutover(tmp_path):
     assert earlier_cutover(str(tmp_path), "vm1")["already_cut_over"] is True
     assert v2v.restore(str(tmp_path), "vm1") is None
     assert json.load(open(journal.cutover_marker_path(str(tmp_path), "vm1")))["guest_conversion"] == "virt_v2v_in_place"
+
+
+@pytest.mark.skipif(not (shutil.which("virt-v2v-in-place") and shutil.which("nbdkit")),
+                    reason="virt-v2v and nbdkit (Debian) are not installed")
+def test_a_conversion_past_its_timeout_is_killed_with_its_appliance(tmp_path):
+    """Real virt-v2v-in-place, stopped after 3 s (its appliance takes far longer to boot under TCG): the
+    cutover gets a reason, no qemu or qemu-nbd of the run is left, the overlays are gone, the base is intact."""
+    base = str(tmp_path / "base.raw")
+    with open(base, "wb") as handle:
+        handle.truncate(64 * MiB)
+    facts = {"name": "vm1", "disks": [{"key": 2000, "capacity_bytes": 64 * MiB}]}
+    work = str(tmp_path / "w")
+    conv = v2v.GuestConversion(facts, [{"format": "raw", "path": base}], str(tmp_path / "j"), work,
+                               domain_type="qemu", memory_mb=512, timeout=3)
+    with pytest.raises(CutoverError, match="did not finish within 3s"):
+        conv.convert()
+    left = subprocess.run(["pgrep", "-f", work], capture_output=True, text=True).stdout.split()
+    assert left == [], "processes of the killed conversion are still running: %s" % left
+    assert sorted(os.listdir(work)) == ["vm1.v2v.log"]
+    assert v2v.base_data_extents({"format": "raw", "path": base}) == [], "the base is still one hole"
