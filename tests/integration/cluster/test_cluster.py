@@ -78,6 +78,56 @@ def test_osd_disk_with_a_filesystem_is_refused(cluster_lab, tmp_path):
         ssh("node2", f"wipefs --all --quiet {disk}")
 
 
+def _node_state(node: str) -> str:
+    return ssh(node, "dpkg -l | md5sum; ls /etc/ceph /var/lib/ceph /etc/libvirt /etc/reforge 2>/dev/null | md5sum").stdout
+
+
+FOREIGN_COROSYNC = """totem {
+    version: 2
+    cluster_name: payroll
+    transport: knet
+}
+nodelist {
+    node {
+        ring0_addr: 10.9.9.1
+        name: payroll1
+        nodeid: 1
+    }
+}
+"""
+
+
+@needs_full_stack
+def test_node_of_another_corosync_cluster_is_refused_before_any_change(cluster_lab):
+    if ssh("node3", "test -e /etc/corosync/corosync.conf", check=False).returncode == 0:
+        pytest.skip("node3 already has a corosync.conf")
+    before = {n: _node_state(n) for n in ("node1", "node2", "node3")}
+    ssh("node3", "mkdir -p /etc/corosync && cat > /etc/corosync/corosync.conf", stdin=FOREIGN_COROSYNC.encode())
+    try:
+        _assert_refused(playbook("cluster.yml"), "node3 already has a corosync.conf of another cluster")
+    finally:
+        ssh("node3", "rm -f /etc/corosync/corosync.conf; rmdir /etc/corosync")
+    assert {n: _node_state(n) for n in before} == before
+
+
+@needs_full_stack
+def test_wave_into_rbd_is_refused_on_a_node_without_the_hypervisor_stage(cluster_lab, lab):
+    if ssh("node1", "test -e /etc/libvirt/reforge-rbd.json", check=False).returncode == 0:
+        pytest.skip("node1 already runs the hypervisor stage")
+    sys.path.insert(0, str(REPO_ROOT / "tests" / "integration" / "migration"))
+    from migration_labvc import LabVC  # pylint: disable=import-outside-toplevel
+    conn = LabVC(lab.get("vcsim")).connect()
+    wave = ("db01", "batch01", "batch02", "batch03")
+    power = {name: vmops.find_vm(conn, name).runtime.powerState for name in wave}
+    before = _node_state("node1")
+    try:
+        _assert_refused(playbook("migrate.yml"), "VMs on RBD need libvirt's Ceph secret on node1")
+        assert _node_state("node1") == before
+        assert {name: vmops.find_vm(conn, name).runtime.powerState for name in wave} == power
+    finally:
+        conn.close()
+
+
 def test_check_mode_on_fresh_nodes_changes_nothing(cluster_lab):
     before = {n: ssh(n, "dpkg -l | md5sum; ls /etc/ceph /var/lib/ceph 2>/dev/null | md5sum").stdout for n in ("node1", "node2", "node3")}
     run = playbook("cluster.yml", *SCOPE, "--check", "--diff")
@@ -123,7 +173,9 @@ def test_tcg_vm_boots_from_rbd_under_pacemaker(cluster_lab):
     assert run.rc == 0, run.output[-6000:]
     where = wait_for(lambda: resource_node("node1", f"vm-{VM}"), 120, what="VM resource started")
     assert where == "node1"
-    assert ssh(where, f"virsh domstate {VM}").stdout.decode().strip() == "running"
+    # Pacemaker may list a start that is still in progress (a TCG guest takes a while).
+    wait_for(lambda: ssh(where, f"virsh domstate {VM}", check=False).stdout.decode().strip() == "running",
+             120, what="domain running")
     # TCG here (KVM does not run guests on these machines): the probe chose it, the domain uses it.
     chosen = ssh(where, "cat /etc/libvirt/reforge-domain-type").stdout.decode().strip()
     assert chosen == "qemu"
