@@ -111,9 +111,11 @@ def test_node_of_another_corosync_cluster_is_refused_before_any_change(cluster_l
 
 
 @needs_full_stack
-def test_wave_into_rbd_is_refused_on_a_node_without_the_hypervisor_stage(cluster_lab, lab):
-    if ssh("node1", "test -e /etc/libvirt/reforge-rbd.json", check=False).returncode == 0:
-        pytest.skip("node1 already runs the hypervisor stage")
+def test_wave_into_rbd_is_refused_on_a_sync_host_without_libvirts_ceph_secret(cluster_lab, lab):
+    # On a built cluster, hide the hypervisor stage's file for the length of the test.
+    hidden = ssh("node1", "test -e /etc/libvirt/reforge-rbd.json", check=False).returncode == 0
+    if hidden:
+        ssh("node1", "mv /etc/libvirt/reforge-rbd.json /etc/libvirt/reforge-rbd.json.test-hidden")
     sys.path.insert(0, str(REPO_ROOT / "tests" / "integration" / "migration"))
     from migration_labvc import LabVC  # pylint: disable=import-outside-toplevel
     conn = LabVC(lab.get("vcsim")).connect()
@@ -126,6 +128,8 @@ def test_wave_into_rbd_is_refused_on_a_node_without_the_hypervisor_stage(cluster
         assert {name: vmops.find_vm(conn, name).runtime.powerState for name in wave} == power
     finally:
         conn.close()
+        if hidden:
+            ssh("node1", "mv /etc/libvirt/reforge-rbd.json.test-hidden /etc/libvirt/reforge-rbd.json")
 
 
 def test_check_mode_on_fresh_nodes_changes_nothing(cluster_lab):
