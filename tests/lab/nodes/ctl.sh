@@ -360,8 +360,12 @@ cmd_down() {
       detach_disks "$node"
     done
   fi
-  ip link del $MGMT_BR 2>/dev/null || true
-  ip link del $STOR_BR 2>/dev/null || true
+  # The bridges have machine-wide names: only the lab that runs the nodes takes
+  # them down (a `lab.sh down` from another lab dir once cut a running cluster off).
+  if [ -f "$REFORGE_LAB_DIR/nodes.json" ]; then
+    ip link del $MGMT_BR 2>/dev/null || true
+    ip link del $STOR_BR 2>/dev/null || true
+  fi
   # Node state goes (disks, containers, podman's run state and container
   # database, which records the runroot); the imported image (private podman
   # store) and the machine-level image/apt caches stay for the next `up`.
