@@ -87,6 +87,14 @@ already_cut_over:
   description: The VM was cut over before; nothing was synced.
   returned: when true
   type: bool
+cutover_state:
+  description:
+    - With RV(already_cut_over), the cutover record's state. C(done) for a finished cutover; C(converting) when a
+      cutover committed a guest conversion into the target and has not finished (the next cutover finishes or
+      undoes it). Either way the target no longer takes syncs.
+  returned: when already_cut_over
+  type: str
+  sample: done
 disks:
   description: Per disk, the kind of sync, bytes asked for (changed/allocated), read, written and skipped as
     zero, duration, MB/s, changed-area windows, committed changeId and verification result.
@@ -140,7 +148,10 @@ def body(module):
     p = module.params
     done = journal.read_cutover(p["journal_dir"], p["vm"])
     if done is not None:  # retired source: no vCenter login at all
-        return {"changed": False, "vm": p["vm"], "already_cut_over": True, "cut_over_at": done.get("at")}
+        # state "converting": a guest conversion was committed into the target; its bytes match
+        # no source state any more, so no sync may write there either.
+        return {"changed": False, "vm": p["vm"], "already_cut_over": True, "cut_over_at": done.get("at"),
+                "cutover_state": done.get("state", "done")}
     conn = connect(module)
     try:
         facts = vmops.vm_facts(conn, vmops.find_vm(conn, p["vm"]))
