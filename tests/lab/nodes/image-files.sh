@@ -33,6 +33,14 @@ ExecStartPre=/usr/bin/ssh-keygen -A
 ExecStartPre=/usr/sbin/sshd -t
 UNIT
 install -d -m 700 "$ROOT/root/.ssh"
+# OpenSSH >= 9.8 penalises a source address after failed or aborted logins and
+# then drops its connections; every lab connection comes from the host bridge
+# address, so a few aborted probes while a node boots made whole playbooks
+# UNREACHABLE (seen in a CI run right after `lab up`). A lab-only setting.
+install -d "$ROOT/etc/ssh/sshd_config.d"
+cat > "$ROOT/etc/ssh/sshd_config.d/reforge-lab.conf" <<'CONF'
+PerSourcePenalties no
+CONF
 
 # The node runs privileged (libvirt needs writable cgroups), so its /dev is a
 # copy of the host's at start. The controller writes /etc/reforge-lab/disks
