@@ -20,7 +20,7 @@ from ansible_collections.reforge.hci.plugins.module_utils.vsphere.host_read impo
 
 from lab.vcsim.labclient import create_vm, destroy_vm
 from migration_ansible import run_tasks
-from migration_labvc import LabVC, assert_identical
+from migration_labvc import assert_identical
 
 pytestmark = pytest.mark.lab
 MiB = 1 << 20
@@ -28,20 +28,10 @@ GiB = 1 << 30
 BLOCK = 64 * 1024
 
 
-@pytest.fixture(scope="module")
-def vc(lab):
-    info = lab.get("vcsim")
-    if not info.get("esxi_hosts"):
+@pytest.fixture(scope="module", autouse=True)
+def esxi_endpoints(vc):
+    if not vc.info.get("esxi_hosts"):
         pytest.fail("the lab vCenter serves no ESXi host endpoints (vcsim.json has no esxi_hosts): rebuild it")
-    return LabVC(info)
-
-
-@pytest.fixture
-def conn(vc):
-    connection = vc.connect()
-    yield connection
-    vc.clear_faults()
-    connection.close()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from ansible_collections.reforge.hci.plugins.module_utils.vsphere import vm as v
 from lab.vcsim.labclient import create_vm, destroy_vm
 from migration_ansible import run_tasks
 from migration_bootdisk import MARKER, boot_sector
-from migration_labvc import LabVC, assert_identical
+from migration_labvc import assert_identical
 import migration_linuxdisk
 
 pytestmark = pytest.mark.lab
@@ -30,11 +30,6 @@ needs_v2v = pytest.mark.skipif(
     reason="virt-v2v, nbdkit and qemu-system-x86 (Debian) are not installed")
 slow = pytest.mark.skipif(not os.environ.get("REFORGE_SLOW"), reason="REFORGE_SLOW=1 runs the Debian conversion "
                           "(debootstrap once, then several minutes of virt-v2v under TCG)")
-
-
-@pytest.fixture(scope="module")
-def vc(lab):
-    return LabVC(lab.get("vcsim"))
 
 
 @pytest.fixture

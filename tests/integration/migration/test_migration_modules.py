@@ -8,15 +8,10 @@ from ansible_collections.reforge.hci.plugins.module_utils.vsphere import vm as v
 
 from migration_ansible import run_tasks
 from migration_bootdisk import MARKER, boot_sector
-from migration_labvc import LabVC, assert_identical
+from migration_labvc import assert_identical
 
 pytestmark = pytest.mark.lab
 MiB = 1 << 20
-
-
-@pytest.fixture(scope="module")
-def vc(lab):
-    return LabVC(lab.get("vcsim"))
 
 
 def test_vm_info_reports_tiers_disks_nics(vc, tmp_path):

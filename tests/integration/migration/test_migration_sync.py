@@ -16,26 +16,13 @@ from ansible_collections.reforge.hci.plugins.module_utils.migration.sync import 
 from ansible_collections.reforge.hci.plugins.module_utils.vsphere import changed_areas, vm as vmops
 from ansible_collections.reforge.hci.plugins.module_utils.vsphere.errors import RangeReadError
 
-from migration_labvc import LabVC, assert_identical, data_extents
+from migration_labvc import assert_identical, data_extents
 
 pytestmark = pytest.mark.lab
 HERE = os.path.dirname(os.path.abspath(__file__))
 MiB = 1 << 20
 GiB = 1 << 30
 BLOCK = 64 * 1024
-
-
-@pytest.fixture(scope="module")
-def vc(lab):
-    return LabVC(lab.get("vcsim"))
-
-
-@pytest.fixture
-def conn(vc):
-    connection = vc.connect()
-    yield connection
-    vc.clear_faults()
-    connection.close()
 
 
 def disks_of(conn, name):
