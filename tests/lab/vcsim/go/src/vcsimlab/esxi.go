@@ -57,8 +57,13 @@ func (c *counters) add(name string, v int64) {
 func (c *counters) snapshot() map[string]int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make(map[string]int64, len(c.n))
-	for k, v := range c.n {
+	return cloneMap(c.n)
+}
+
+// cloneMap copies a map (maps.Clone is Go 1.21; Debian 12 has 1.19).
+func cloneMap[K comparable, V any](m map[K]V) map[K]V {
+	out := make(map[K]V, len(m))
+	for k, v := range m {
 		out[k] = v
 	}
 	return out
@@ -173,11 +178,7 @@ func (l *Lab) outstandingTickets() int {
 func (l *Lab) esxiHosts() map[string]string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := make(map[string]string, len(l.esxi))
-	for k, v := range l.esxi {
-		out[k] = v
-	}
-	return out
+	return cloneMap(l.esxi)
 }
 
 // countingWriter counts the body bytes of a response.
