@@ -220,6 +220,53 @@ def test_check_mode_on_the_built_cluster_reports_no_change(cluster_lab):
     assert run.changed == 0, run.changed_tasks()
 
 
+def test_raw_osds_of_an_older_build_are_moved_to_disk_by_a_rerun(cluster_lab):
+    """Builds before 0.3 prepared raw OSDs on a tmpfs data dir that a reboot empties.
+
+    Rebuild that state on node2 (one OSD still running from tmpfs, one whose tmpfs a
+    reboot emptied); a rerun moves both to disk, one at a time, and they run again.
+    """
+    osds = sorted(int(i) for i in ssh("node2", "ls /var/lib/ceph/osd | sed -n 's/^ceph-//p'").stdout.decode().split())
+    assert len(osds) == 2, osds
+    on_tmpfs, emptied = osds
+    total = ceph_json("node1", "osd", "stat")["num_osds"]
+    for osd in osds:
+        ssh("node2", f"set -e; d=/var/lib/ceph/osd/ceph-{osd}; readlink -f $d/block > /run/reforge-test-osd-{osd};"
+                     f" systemctl stop ceph-osd@{osd}; find $d -mindepth 1 -delete")
+    # What 0.x did: activate with ceph-volume's default tmpfs data dir.
+    ssh("node2", f"set -e; ceph-volume raw activate --no-systemd --device $(cat /run/reforge-test-osd-{on_tmpfs});"
+                 f" systemctl start ceph-osd@{on_tmpfs}")
+    assert _data_dir_fs("node2", on_tmpfs) == "tmpfs"
+
+    run = playbook("cluster.yml", *SCOPE, *(["-e", VM_VARS] if FULL else []))
+    assert run.rc == 0, run.output[-4000:]
+    repaired = [t for t in run.changed_tasks() if "Activate raw OSDs into persistent data dirs" in t]
+    assert len(repaired) == 2 and all("node2" in t for t in repaired), run.changed_tasks()
+    stable = _osd_stable_paths("node2")
+    for osd in osds:
+        assert _data_dir_fs("node2", osd) != "tmpfs"
+        listing = ssh("node2", f"ls /var/lib/ceph/osd/ceph-{osd}").stdout.decode().split()
+        assert {"keyring", "whoami", "block"} <= set(listing), listing
+        link = ssh("node2", f"readlink /var/lib/ceph/osd/ceph-{osd}/block").stdout.decode().strip()
+        device = ssh("node2", f"cat /run/reforge-test-osd-{osd}").stdout.decode().strip()
+        assert link == stable[device], (osd, link, device)
+    wait_for(lambda: ceph_json("node1", "osd", "stat")["num_up_osds"] == total, 180, what="all OSDs up")
+    wait_for(lambda: ceph_json("node1", "health")["status"] == "HEALTH_OK", 300, interval=5,
+             what="HEALTH_OK after the repair")
+    again = playbook("cluster.yml", *SCOPE, *(["-e", VM_VARS] if FULL else []))
+    assert again.rc == 0 and again.changed == 0, again.changed_tasks()
+
+
+def _data_dir_fs(node: str, osd: int) -> str:
+    return ssh(node, f"stat -f -c %T /var/lib/ceph/osd/ceph-{osd}").stdout.decode().strip()
+
+
+def _osd_stable_paths(node: str) -> dict[str, str]:
+    """Kernel device name -> the stable path the inventory names it by."""
+    out = ssh(node, "for p in " + " ".join(_osd_devices(node)) + '; do echo "$(readlink -f $p) $p"; done')
+    return dict(line.split() for line in out.stdout.decode().splitlines())
+
+
 def test_expansion_to_four_nodes_keeps_the_vm_running(cluster_lab):
     vm_vars = ["-e", VM_VARS] if FULL else []
     if FULL:
