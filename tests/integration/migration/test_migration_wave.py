@@ -32,12 +32,19 @@ def test_lab_wave_moves_a_warm_tier1_vm_and_a_cold_batch(lab, tmp_path):
              "migration_wave_network_map": {"VM Network": {"bridge": "br-vm", "vlan": 100},
                                             "prod-db": {"bridge": "br-vm", "vlan": 110},
                                             "prod-app": {"bridge": "br-vm", "vlan": 120}}}
+    before = vc.counters()
     proc = subprocess.run([os.path.join(REPO, ".venv", "bin", "ansible-playbook"), "-i",
                            os.path.join(REPO, "inventories", "lab"), os.path.join(REPO, "playbooks", "migrate.yml"),
                            "-e", json.dumps(extra)], env=env, capture_output=True, text=True, timeout=1200,
                           check=False)
     assert proc.returncode == 0, proc.stdout[-5000:]
     report = json.loads((work / "reports" / "lab-wave1.json").read_text())
+    # The lab inventory reads straight from the ESXi hosts (migration_wave_read_via): every byte the
+    # syncs and the verification read came from a host endpoint with a ticket, none from vCenter's /folder.
+    after = vc.counters()
+    moved = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    assert moved.get("vcenter_bytes", 0) == 0, moved
+    assert moved.get("esxi_bytes", 0) >= sum(s["bytes_read"] for s in report["syncs"]) > 0, moved
     assert (work / "reports" / "lab-wave1.html").exists()
     phases = [(s["vm"], s["phase"], s["kind"]) for s in report["syncs"]]
     assert phases[:3] == [("db01", "full", "full"), ("db01", "incremental1", "incremental"),

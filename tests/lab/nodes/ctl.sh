@@ -299,12 +299,13 @@ cmd_after_stop() {
 power_status() { if is_running "$1"; then echo on; else echo off; fi; }
 
 # The uplink: listeners inside every node's namespace that forward to the
-# host's loopback, so nodes reach the BMC simulators (fence_redfish) and
-# vcsim (migration syncs delegated to a node) at the same https://127.0.0.1
-# URLs the controller uses. One process for all nodes; it follows power cycles.
+# host's loopback, so nodes reach the BMC simulators (fence_redfish), vcsim
+# and its ESXi hosts (migration syncs delegated to a node) at the same
+# https://127.0.0.1 URLs the controller uses. One process for all nodes; it follows power cycles.
 uplink_ports() {
-  local base="${REFORGE_LAB_BMC_BASE_PORT:-18001}" count="${REFORGE_LAB_BMCS:-6}"
-  echo "$base-$(( base + count - 1 )),${VCSIM_PORT:-18443}"
+  local base="${REFORGE_LAB_BMC_BASE_PORT:-18001}" count="${REFORGE_LAB_BMCS:-6}" vc="${VCSIM_PORT:-18443}"
+  # vCenter, then its ESXi hosts' own endpoints (tests/lab/vcsim/ctl.sh: VCSIM_PORT+1 ...).
+  echo "$base-$(( base + count - 1 )),$vc-$(( vc + ${VCSIM_HOSTS:-2} ))"
 }
 
 # fd 9 is the nodes lock (see lock()): the long-lived uplink must not inherit it.

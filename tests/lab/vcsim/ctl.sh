@@ -4,7 +4,8 @@
 #   tests/lab/vcsim/ctl.sh up|down|status|build
 # Knobs (environment, read at `up`): VCSIM_PORT (18443), VCSIM_EXTRA_VMS,
 # VCSIM_CBT_WINDOW, VCSIM_CBT_MAX_EXTENTS, VCSIM_HOSTS, VCSIM_SESSION_IDLE_SECONDS,
-# VCSIM_ESXI_PORT (0: each ESXi host's own endpoint on a free port; P: host i on P+i),
+# VCSIM_ESXI_PORT (P: host i's own endpoint on P+i, default VCSIM_PORT+1 so the node
+# uplink can forward them; 0: a free port each),
 # VMWARE_USER / VMWARE_PASSWORD (user / pass).
 set -euo pipefail
 source "$(dirname "$0")/../../../scripts/env.sh"
@@ -12,7 +13,7 @@ here="$REPO_ROOT/tests/lab/vcsim"
 state="$REFORGE_LAB_DIR/vcsim"
 pidf="$state/vcsim.pid"
 port="${VCSIM_PORT:-18443}"
-esxi_port="${VCSIM_ESXI_PORT:-0}"
+esxi_port="${VCSIM_ESXI_PORT:-$((port + 1))}"
 user="${VMWARE_USER:-user}"
 pass="${VMWARE_PASSWORD:-pass}"
 ca="$REFORGE_LAB_DIR/pki/ca.pem"
