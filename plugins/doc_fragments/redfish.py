@@ -82,3 +82,17 @@ attributes:
   platform:
     platforms: posix
 '''
+
+    # The attributes of bmc_info (reads only).
+    INFO_MODULE = r'''
+attributes:
+  action_group:
+    support: full
+    membership: [reforge.hci.redfish]
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+'''

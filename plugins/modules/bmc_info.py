@@ -18,18 +18,9 @@ description:
   - The vendor (dell, hpe, xfusion, lenovo, supermicro, generic) is detected from the service root.
 extends_documentation_fragment:
   - reforge.hci.redfish
+  - reforge.hci.redfish.info_module
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
-attributes:
-  action_group:
-    support: full
-    membership: [reforge.hci.redfish]
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 options:
   gather:
     description:

@@ -25,13 +25,7 @@ options:
     default: enabled
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
+  - reforge.hci.attributes
 requirements:
   - ceph CLI with an admin keyring on the host
 '''

@@ -46,13 +46,7 @@ options:
     default: rbd
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
+  - reforge.hci.attributes
 requirements:
   - ceph and rbd CLIs with an admin keyring on the host
 '''

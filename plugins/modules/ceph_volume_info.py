@@ -27,13 +27,7 @@ options:
     default: []
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
+  - reforge.hci.attributes.info_module
 '''
 
 EXAMPLES = r'''

@@ -30,14 +30,11 @@ extends_documentation_fragment:
   - reforge.hci.vsphere
   - reforge.hci.vm_disk_target
   - ansible.builtin.action_common_attributes
+  - reforge.hci.attributes
 attributes:
   check_mode:
     support: full
     details: Returns the domain XML and the NIC mapping; nothing is powered off.
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
 options:
   network_map:
     description:

@@ -18,13 +18,7 @@ author:
 version_added: 0.1.0
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
+  - reforge.hci.attributes
 options:
   vms:
     description:

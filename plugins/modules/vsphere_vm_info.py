@@ -17,13 +17,7 @@ version_added: 0.1.0
 extends_documentation_fragment:
   - reforge.hci.vsphere
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
+  - reforge.hci.attributes.info_module
 options:
   names:
     description: VM names to return; all VMs when empty.
