@@ -12,7 +12,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
-sys.path[:0] = [os.path.join(REPO, "build", "collections"), HERE]
+sys.path[:0] = [os.path.join(REPO, "build", "collections"), os.path.join(REPO, "tests"), HERE]
 
 from ansible_collections.reforge.hci.plugins.module_utils.vsphere import vm as vmops  # noqa: E402
 from migration_bootdisk import bootable_image  # noqa: E402

@@ -9,6 +9,7 @@ import os
 import requests
 
 from ansible_collections.reforge.hci.plugins.module_utils.vsphere.connection import VsphereConnection
+from lab.sparse import data_extents
 
 
 class LabVC:
@@ -68,25 +69,6 @@ class LabVC:
             if root and os.path.exists(os.path.join(root, rel)):
                 return os.path.join(root, rel)
         raise FileNotFoundError("base file %s of %s disk %d in no lab datastore" % (rel, vm, key))
-
-
-def data_extents(path):
-    out = []
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        size = os.fstat(fd).st_size
-        pos = 0
-        while pos < size:
-            try:
-                start = os.lseek(fd, pos, os.SEEK_DATA)
-            except OSError:
-                break
-            end = os.lseek(fd, start, os.SEEK_HOLE)
-            out.append((start, end - start))
-            pos = end
-    finally:
-        os.close(fd)
-    return out
 
 
 def assert_identical(source_path, target_path, chunk=4 << 20):

@@ -5,7 +5,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
-sys.path[:0] = [os.path.join(REPO, "build", "collections"), HERE]
+sys.path[:0] = [os.path.join(REPO, "build", "collections"), os.path.join(REPO, "tests"), HERE]
 
 from ansible_collections.reforge.hci.plugins.module_utils.migration.engine import CopySettings  # noqa: E402
 from ansible_collections.reforge.hci.plugins.module_utils.migration.sync import VmSync  # noqa: E402

@@ -2,25 +2,11 @@
 import os
 import threading
 
+from lab.sparse import data_extents
 
-def allocated_extents(path):
-    """Data extents of a sparse file from SEEK_DATA/SEEK_HOLE, like CBT's ``*`` answer."""
-    out = []
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        size = os.fstat(fd).st_size
-        pos = 0
-        while pos < size:
-            try:
-                start = os.lseek(fd, pos, os.SEEK_DATA)
-            except OSError:
-                break
-            end = os.lseek(fd, start, os.SEEK_HOLE)
-            out.append((start, end - start))
-            pos = end
-    finally:
-        os.close(fd)
-    return out
+
+# Data extents of a sparse file from SEEK_DATA/SEEK_HOLE, like CBT's ``*`` answer.
+allocated_extents = data_extents
 
 
 class FileSource:

@@ -148,11 +148,8 @@ func (l *Lab) expireTickets() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := time.Now()
-	n := 0
+	n := l.outstandingLocked(now)
 	for id, t := range l.tickets {
-		if now.Before(t.expires) && !t.used {
-			n++
-		}
 		if now.Sub(t.expires) > time.Hour {
 			delete(l.tickets, id)
 			continue
@@ -165,7 +162,11 @@ func (l *Lab) expireTickets() int {
 func (l *Lab) outstandingTickets() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := time.Now()
+	return l.outstandingLocked(time.Now())
+}
+
+// outstandingLocked counts the tickets still usable at now; l.mu is held.
+func (l *Lab) outstandingLocked(now time.Time) int {
 	n := 0
 	for _, t := range l.tickets {
 		if now.Before(t.expires) && !t.used {
