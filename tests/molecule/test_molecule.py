@@ -24,7 +24,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 LAB_DIR = Path(os.environ.get("REFORGE_LAB_DIR", REPO_ROOT / ".lab"))
 REDFISH_SCENARIOS = ["reuse_report", "hardware_prepare"]
 NODE_SCENARIOS = ["ceph", "hypervisor", "ha_cluster"]
-# The hypervisor and HA stages are built by the cluster tests only with REFORGE_CLUSTER_FULL=1.
+# The hypervisor and HA stages are built by the cluster tests unless REFORGE_CLUSTER_SCOPE=ceph.
 FULL_STACK = {"hypervisor", "ha_cluster"}
 RUN_SECONDS: dict[str, float] = {}
 
@@ -79,9 +79,9 @@ def test_hardware_prepare_verify_fails_on_unprepared_servers(lab):
 
 def _node_scenario_blocker(scenario: str) -> str | None:
     """Why the cluster is not there for this scenario (None = run it)."""
-    if scenario in FULL_STACK and not os.environ.get("REFORGE_CLUSTER_FULL"):
-        return ("the cluster tests build the hypervisor/HA stages only with REFORGE_CLUSTER_FULL=1; "
-                f"the {scenario} scenario needs them")
+    if scenario in FULL_STACK and os.environ.get("REFORGE_CLUSTER_SCOPE") == "ceph":
+        return ("REFORGE_CLUSTER_SCOPE=ceph: the cluster tests built the Ceph stages only; "
+                f"the {scenario} scenario needs the hypervisor/HA stages")
     status = subprocess.run([str(REPO_ROOT / "tests" / "lab" / "nodes" / "ctl.sh"), "status"],
                             env=dict(os.environ, REFORGE_LAB_DIR=str(LAB_DIR)),
                             capture_output=True, text=True, timeout=120, check=False)

@@ -94,6 +94,13 @@ def resource_node(anchor: str, resource: str) -> str | None:
     return m.group(1) if m else None
 
 
+def wait_domain_running(node: str, domain: str, timeout: float = 180) -> None:
+    """Wait until libvirt on node runs the domain. Pacemaker lists a start that is still in
+    progress (record-pending), and libvirt keeps a starting or incoming domain paused."""
+    wait_for(lambda: ssh(node, f"virsh domstate {domain}", check=False).stdout.decode().strip() == "running",
+             timeout, what=f"domain {domain} running on {node}")
+
+
 def boot_sector(message: bytes) -> bytes:
     """A 512-byte MBR that prints message on COM1 and halts.
 

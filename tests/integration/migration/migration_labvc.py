@@ -59,6 +59,12 @@ class LabVC:
         """Lab-wide /folder counters (vcenter_*_reads, esxi_ticket_reads, esxi_rejected_*, bytes); diff them."""
         return self._req("GET", "/counters").json()
 
+    def counters_since(self, before):
+        """The counters that moved since the snapshot before (a counters() result)."""
+        after = self.counters()
+        return {k: after.get(k, 0) - before.get(k, 0) for k in set(before) | set(after)
+                if after.get(k, 0) != before.get(k, 0)}
+
     def expire_tickets(self):
         return self._req("POST", "/tickets/expire").json()["expired"]
 

@@ -52,11 +52,6 @@ def new_vm(vc, conn):
         destroy_vm(vm)
 
 
-def delta(before, after):
-    return {k: after.get(k, 0) - before.get(k, 0) for k in set(before) | set(after)
-            if after.get(k, 0) != before.get(k, 0)}
-
-
 def disks_of(conn, name):
     return vmops.vm_facts(conn, vmops.find_vm(conn, name))["disks"]
 
@@ -96,7 +91,7 @@ def test_full_and_incremental_read_from_the_host_only(vc, conn, new_vm, tmp_path
 
     before = vc.counters()
     full = sync(conn, name, tmp_path)
-    moved = delta(before, vc.counters())
+    moved = vc.counters_since(before)
     assert [d["kind"] for d in full["disks"]] == ["full", "full"]
     check_identical(vc, conn, name, tmp_path)
     assert_host_path_only(full, moved, host)
@@ -109,7 +104,7 @@ def test_full_and_incremental_read_from_the_host_only(vc, conn, new_vm, tmp_path
     vc.write(name, 2001, 512 * MiB, os.urandom(BLOCK))
     before = vc.counters()
     incremental = sync(conn, name, tmp_path)
-    moved = delta(before, vc.counters())
+    moved = vc.counters_since(before)
     assert [d["kind"] for d in incremental["disks"]] == ["incremental", "incremental"]
     assert incremental["totals"]["bytes_areas"] == 3 * MiB + BLOCK
     check_identical(vc, conn, name, tmp_path)
@@ -138,7 +133,7 @@ def test_ticket_expired_mid_sync_is_renewed(vc, conn, new_vm, tmp_path):
         watcher.start()
         result = sync(conn, name, tmp_path, streams=1, read_size=4 * MiB)
         watcher.join()
-        moved = delta(before, vc.counters())
+        moved = vc.counters_since(before)
     finally:
         vc.config(esxi_ticket_single_use=True, folder_stream_bytes_per_s=0)
     assert expired and expired[0] >= 1, "the lab expired the ticket in use"
@@ -156,7 +151,7 @@ def test_single_use_ticket_refused_as_expired_is_renewed(vc, conn, new_vm, tmp_p
     vc.faults(esxi_ticket_expired=3)
     before = vc.counters()
     result = sync(conn, name, tmp_path)
-    moved = delta(before, vc.counters())
+    moved = vc.counters_since(before)
     assert moved["esxi_rejected_expired"] == 3
     assert sum(d["reader"]["ticket_renewals"] for d in result["disks"]) == 3
     check_identical(vc, conn, name, tmp_path)
@@ -207,7 +202,7 @@ def test_module_reads_via_the_host(vc, conn, new_vm, tmp_path):
         "read_via": "esxi_host", "esxi_host_addresses": vc.esxi_hosts}, "register": "r_sync"}], vc.info,
         extra_args=("-vvv",))
     assert proc.returncode == 0, proc.stdout[-3000:]
-    moved = delta(before, vc.counters())
+    moved = vc.counters_since(before)
     result = res["r_sync"]
     assert_host_path_only(result, moved, host_of(conn, name))
     for disk in disks_of(conn, name):
