@@ -48,7 +48,11 @@ def efi_application(marker: bytes = MARKER) -> bytes:
     lea_at = len(code)
     code += b"\x48\x8d\x15\x00\x00\x00\x00"  # lea rdx, [rip+msg]
     code += b"\xff\x51\x08"              # call [rcx+8]        ConOut->OutputString(ConOut, msg)
-    code += b"\xeb\xfe"                  # jmp $               stay up: the check reads, then stops QEMU
+    # Stay up, idle: a busy `jmp $` keeps a TCG vCPU at 100 % for as long as the VM runs (the lab wave's
+    # db01 runs on under Pacemaker); with interrupts off, hlt parks the vCPU for good.
+    code += b"\xfa"                      # cli
+    code += b"\xf4"                      # hlt
+    code += b"\xeb\xfd"                  # jmp hlt
     msg_at = len(code)
     struct.pack_into("<i", code, lea_at + 3, msg_at - (lea_at + 7))
     code += msg
