@@ -68,31 +68,11 @@ notes:
   - The module runs on the controller (or wherever it is delegated); it talks HTTPS to the BMC.
 '''
 
-    # The attributes every state-changing bmc_* module declares; use together with
-    # ansible.builtin.action_common_attributes(.actiongroups), which describe them.
-    STATE_CHANGING = r'''
+    # The attribute every bmc_* module declares on top of reforge.hci.attributes(.info_module);
+    # use together with ansible.builtin.action_common_attributes.actiongroups, which describes it.
+    ACTION_GROUP = r'''
 attributes:
   action_group:
     support: full
     membership: [reforge.hci.redfish]
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
-'''
-
-    # The attributes of bmc_info (reads only).
-    INFO_MODULE = r'''
-attributes:
-  action_group:
-    support: full
-    membership: [reforge.hci.redfish]
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 '''

@@ -19,7 +19,8 @@ description:
   - Unknown attribute names fail the task (a typo must not look like success).
 extends_documentation_fragment:
   - reforge.hci.redfish
-  - reforge.hci.redfish.state_changing
+  - reforge.hci.redfish.action_group
+  - reforge.hci.attributes
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
 options:

@@ -14,7 +14,8 @@ description:
   - A one-time override is consumed by the next boot; until then a rerun reports no change.
 extends_documentation_fragment:
   - reforge.hci.redfish
-  - reforge.hci.redfish.state_changing
+  - reforge.hci.redfish.action_group
+  - reforge.hci.attributes
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
 options:

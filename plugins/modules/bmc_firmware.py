@@ -20,7 +20,8 @@ description:
   - Check mode reports the plan and sends nothing.
 extends_documentation_fragment:
   - reforge.hci.redfish
-  - reforge.hci.redfish.state_changing
+  - reforge.hci.redfish.action_group
+  - reforge.hci.attributes
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
 options:

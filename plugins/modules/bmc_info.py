@@ -18,7 +18,8 @@ description:
   - The vendor (dell, hpe, xfusion, lenovo, supermicro, generic) is detected from the service root.
 extends_documentation_fragment:
   - reforge.hci.redfish
-  - reforge.hci.redfish.info_module
+  - reforge.hci.redfish.action_group
+  - reforge.hci.attributes.info_module
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
 options:

@@ -16,7 +16,8 @@ description:
     (a restart is an event, not a state), except that a restart of a server that is off powers it on.
 extends_documentation_fragment:
   - reforge.hci.redfish
-  - reforge.hci.redfish.state_changing
+  - reforge.hci.redfish.action_group
+  - reforge.hci.attributes
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
 options:

@@ -23,7 +23,8 @@ description:
     RV(reboot_required) tells the caller to reboot.
 extends_documentation_fragment:
   - reforge.hci.redfish
-  - reforge.hci.redfish.state_changing
+  - reforge.hci.redfish.action_group
+  - reforge.hci.attributes
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
 options:
