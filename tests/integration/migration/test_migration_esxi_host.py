@@ -115,7 +115,9 @@ def test_ticket_expired_mid_sync_is_renewed(vc, conn, new_vm, tmp_path):
     """Reused tickets (hosts that accept reuse) expired by the lab while the copy runs: renewed, copy intact."""
     name = new_vm()
     conn.datastore_access = DatastoreAccess("esxi_host", host_addresses=vc.esxi_hosts, ticket_uses=1000)
-    vc.config(esxi_ticket_single_use=False, folder_stream_bytes_per_s=16 * MiB)
+    # 4 MiB/s: each 4 MiB read of the first disk takes ~1 s, so the expiry after the second read lands
+    # inside that disk's copy even on a loaded machine (16 MiB/s missed it once in CI).
+    vc.config(esxi_ticket_single_use=False, folder_stream_bytes_per_s=4 * MiB)
     expired = []
 
     def expire_once_reading():
