@@ -8,7 +8,7 @@ source "$(dirname "$0")/env.sh"
 cd "$REPO_ROOT"
 set +e
 # Paths and options come from the arguments; pytest.ini makes tests/ the default.
-"$VENV/bin/python" -m pytest -p no:cacheprovider -ra "$@"
+"$VENV/bin/python" -m pytest -p no:cacheprovider -ra --durations=25 "$@"
 rc=$?
 set -e
 # pytest's 5 means "no tests ran": for this suite that is a failure, not a pass.
