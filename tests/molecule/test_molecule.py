@@ -6,7 +6,8 @@ that must report no change, verify, cleanup).
   (the `lab` fixture brings up the redfish component).
 - ceph, hypervisor, ha_cluster: the lab nodes with a built cluster. They never start
   the nodes themselves; they run only after tests/integration/cluster (earlier in the
-  session) has built the cluster, and are skipped with the reason otherwise.
+  session) has built the cluster, and only with REFORGE_MOLECULE_ALL=1 (ceph also with
+  REFORGE_CLUSTER_SCOPE=ceph); otherwise they are skipped with the reason.
 """
 from __future__ import annotations
 
