@@ -5,7 +5,6 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export REPO_ROOT
 export VENV="${VENV:-$REPO_ROOT/.venv}"
 export REFORGE_LAB_DIR="${REFORGE_LAB_DIR:-$REPO_ROOT/.lab}"
-export REFORGE_SHARED_DIR="${REFORGE_SHARED_DIR:-$(cd "$REPO_ROOT/.." && pwd)/shared}"
 # The collection must sit under ansible_collections/reforge/hci for Ansible and pytest.
 export REFORGE_COLLECTIONS_DIR="$REPO_ROOT/build/collections"
 export ANSIBLE_COLLECTIONS_PATH="$REFORGE_COLLECTIONS_DIR:${ANSIBLE_COLLECTIONS_PATH:-}"

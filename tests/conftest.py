@@ -77,5 +77,6 @@ def repo_root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    return Path(os.environ.get("REFORGE_SHARED_DIR", REPO_ROOT.parent / "shared"))
+def redfish_mockups() -> Path:
+    """Vendor Redfish mockups kept in the repository (tests/lab/redfish/mockups/README.md)."""
+    return REPO_ROOT / "tests" / "lab" / "redfish" / "mockups"

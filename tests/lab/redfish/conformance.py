@@ -21,7 +21,7 @@ from pathlib import Path
 from .bmc import BMC, Config
 from .profiles import PROFILES
 from .server import Fleet
-from .tree import shared_dir
+from .tree import SCHEMA_DIR
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 # HPE's mockup links ~600 log entries, schema and registry files and telemetry; a sample of each keeps a
@@ -60,7 +60,7 @@ def validate(endpoint: str, ca: str, logdir: Path, timeout: int = 900) -> dict:
     start = time.monotonic()
     res = subprocess.run(
         [validator_bin(), "-u", "root", "-p", "calvin", "-r", endpoint, "--authtype", "Session",
-         "--schema_directory", str(shared_dir() / "fixtures" / "redfish-schema" / "csdl"), "--skipschema",
+         "--schema_directory", str(SCHEMA_DIR), "--skipschema",
          "--nooemcheck", "--logdir", str(logdir), "--collectionlimit", *COLLECTION_LIMIT],
         capture_output=True, text=True, timeout=timeout, env=env, cwd=logdir, check=False)
     seconds = round(time.monotonic() - start, 1)

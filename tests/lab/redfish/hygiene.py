@@ -1,6 +1,6 @@
 """Serve recorded mockups as a conformant service.
 
-The shared DMTF and HPE mockups carry recording mistakes that no running service
+The DMTF and HPE mockups (mockups/) carry recording mistakes that no running service
 would publish and that DMTF's redfish-service-validator rejects: missing Id / Name /
 @odata.id, members that were never recorded, JSON pointers without '/', action
 targets off the resource's Actions path, timestamps without offset, a few typos.

@@ -28,11 +28,10 @@ def norm(path: str) -> str:
     return unquote(path).rstrip("/").lower() or "/"
 
 
-def shared_dir() -> Path:
-    env = os.environ.get("REFORGE_SHARED_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[3].parent / "shared"
+# Vendor mockups kept in the repository (source and licence: mockups/README.md).
+MOCKUPS_DIR = Path(__file__).resolve().parent / "mockups"
+# DMTF's CSDL schema files, for the offline service validator (schema/README.md).
+SCHEMA_DIR = Path(__file__).resolve().parent / "schema" / "csdl"
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -67,7 +66,7 @@ class Tree:
     # -- construction ---------------------------------------------------
     @classmethod
     def load(cls, spec: str) -> "Tree":
-        """``shared:<folder>`` (from $REFORGE_SHARED_DIR/fixtures/redfish) or a folder under trees/."""
+        """``mockup:<folder>`` (a vendor mockup under mockups/) or a folder under trees/."""
         return _load_cached(spec)
 
     def _index_mockup(self, folder: Path) -> None:
@@ -136,10 +135,10 @@ class Tree:
 @lru_cache(maxsize=None)
 def _load_cached(spec: str) -> Tree:
     tree = Tree(spec)
-    if spec.startswith("shared:"):
-        folder = shared_dir() / "fixtures" / "redfish" / spec.split(":", 1)[1]
+    if spec.startswith("mockup:"):
+        folder = MOCKUPS_DIR / spec.split(":", 1)[1]
         if not folder.is_dir():
-            raise FileNotFoundError(f"shared Redfish fixture {folder} missing (set REFORGE_SHARED_DIR)")
+            raise FileNotFoundError(f"Redfish mockup {folder} missing from the repository")
         tree._index_mockup(folder)
         return tree
     folder = TREES_DIR / spec

@@ -15,13 +15,13 @@ def payload(name: str) -> dict:
 
 
 @pytest.fixture
-def hpe_ilo5(shared_dir) -> FixtureClient:
-    return FixtureClient.from_mockup(shared_dir / "fixtures" / "redfish" / "hpe-dl360-gen10plus")
+def hpe_ilo5(redfish_mockups) -> FixtureClient:
+    return FixtureClient.from_mockup(redfish_mockups / "hpe-dl360-gen10plus")
 
 
 @pytest.fixture
-def dmtf(shared_dir) -> FixtureClient:
-    return FixtureClient.from_mockup(shared_dir / "fixtures" / "redfish" / "dmtf-public-rackmount1")
+def dmtf(redfish_mockups) -> FixtureClient:
+    return FixtureClient.from_mockup(redfish_mockups / "dmtf-public-rackmount1")
 
 
 SYS = "/redfish/v1/Systems/System.Embedded.1"

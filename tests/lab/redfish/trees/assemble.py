@@ -450,12 +450,12 @@ def dell_perc11() -> dict:
 
 
 def hpe_ilo5() -> dict:
-    """The shared DL360 Gen10 Plus mockup; its Volumes collection claims one member but lists none,
+    """HPE's DL360 Gen10 Plus mockup; its Volumes collection claims one member but lists none,
     so the RAID1 boot volume SmartStorageConfig describes is added in the DMTF view as well."""
     S = f"{R}/Systems/1"
     vols = f"{S}/Storage/DE00A000/Volumes"
     drives = [f"{R}/Chassis/DE00A000/Drives/2556", f"{R}/Chassis/DE00A000/Drives/2557"]
-    return {"base": "shared:hpe-dl360-gen10plus", "resources": {
+    return {"base": "mockup:hpe-dl360-gen10plus", "resources": {
         vols + "/1": volume(vols + "/1", "1", "BootVolume", "RAID1", 480070426624, drives)},
         "patch": {vols: {"Members": [ref(vols + "/1")], "Members@odata.count": 1}},
         # iLO links its BIOS as /systems/1/bios/; DMTF's URI patterns want /Systems/1/Bios.
@@ -509,7 +509,7 @@ def dmtf_haswell() -> dict:
     cpu = "Intel(R) Xeon(R) CPU E5-2640 v3 @ 2.60GHz"
     proc = {"Model": cpu, "TotalCores": 8, "TotalThreads": 16, "MaxSpeedMHz": 3400,
             "ProcessorId": {"EffectiveFamily": "0x06", "EffectiveModel": "0x3F", "Step": "0x02"}}
-    return {"base": "shared:dmtf-public-rackmount1", "patch": {
+    return {"base": "mockup:dmtf-public-rackmount1", "patch": {
         S: {"ProcessorSummary": {"Model": cpu, "CoreCount": 8, "LogicalProcessorCount": 16},
             "MemorySummary": {"TotalSystemMemoryGiB": 64}, "Model": "3500 (2015)",
             "Boot": {"BootSourceOverrideEnabled": "Disabled", "BootSourceOverrideTarget": "None"}},
