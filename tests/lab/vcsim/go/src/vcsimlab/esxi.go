@@ -40,6 +40,7 @@ type ticket struct {
 	method  string // httpGet, httpHead, httpPut, ...
 	expires time.Time
 	used    bool
+	reads   int64 // requests it admitted
 }
 
 // counters are plain named totals; tests diff them around an operation.
@@ -130,6 +131,10 @@ func (l *Lab) useTicket(id string, r *http.Request) string {
 	}
 	if l.ticketSingleUse.Load() {
 		t.used = true
+	}
+	t.reads++
+	if max := l.ticketMaxReads.Load(); max > 0 && t.reads >= max {
+		t.expires = time.Now() // this request is served; the next one with this ticket is refused
 	}
 	return ""
 }

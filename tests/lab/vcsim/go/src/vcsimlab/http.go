@@ -276,6 +276,7 @@ func (l *Lab) serveConfig(w http.ResponseWriter, r *http.Request) {
 			FolderRate    *int64 `json:"folder_stream_bytes_per_s"`
 			TicketLife    *int64 `json:"ticket_lifetime_s"`
 			TicketOnce    *bool  `json:"esxi_ticket_single_use"`
+			TicketReads   *int64 `json:"esxi_ticket_max_reads"`
 		}
 		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
 			writeJSON(w, 400, map[string]string{"error": err.Error()})
@@ -307,12 +308,20 @@ func (l *Lab) serveConfig(w http.ResponseWriter, r *http.Request) {
 		if in.TicketOnce != nil {
 			l.ticketSingleUse.Store(*in.TicketOnce)
 		}
+		if in.TicketReads != nil {
+			if *in.TicketReads < 0 {
+				writeJSON(w, 400, map[string]string{"error": "esxi_ticket_max_reads must be 0 (no limit) or more"})
+				return
+			}
+			l.ticketMaxReads.Store(*in.TicketReads)
+		}
 	}
 	writeJSON(w, 200, map[string]interface{}{
 		"cbt_window": l.window.Load(), "cbt_max_extents": l.maxExtents.Load(),
 		"folder_auth": l.folderAuth.Load(), "block_size": BlockSize,
 		"folder_stream_bytes_per_s": l.folderRate.Load(),
 		"ticket_lifetime_s":         l.ticketLifetime.Load(), "esxi_ticket_single_use": l.ticketSingleUse.Load(),
+		"esxi_ticket_max_reads": l.ticketMaxReads.Load(),
 	})
 }
 

@@ -41,6 +41,10 @@ type Lab struct {
 
 	ticketLifetime  atomic.Int64 // seconds
 	ticketSingleUse atomic.Bool
+	// A ticket's life in requests (0 = only its time limits it): its Nth request is
+	// served and the next one is refused as expired - a lifetime running out in the
+	// middle of a copy, at a point the test chooses, not at a moment it must hit.
+	ticketMaxReads atomic.Int64
 
 	faults   faults
 	counters counters
