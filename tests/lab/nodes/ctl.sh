@@ -178,17 +178,28 @@ sync_repo() {
 
 image_ref() { echo "localhost/reforge-lab-node:$(basename "$1" .tar)"; }
 
-ensure_image() {
-  local tar="$1"
-  local ref old
-  ref=$(image_ref "$tar")
-  pm image exists "$ref" && return 0
-  pm import -q "$tar" "$ref" >/dev/null
-  # Older recipes' images are dead weight once their nodes are gone.
-  for old in $(pm images --format '{{.Repository}}:{{.Tag}}' | grep '^localhost/reforge-lab-node:' | grep -vx "$ref"); do
+# Imports the given image tarballs into the private store (once each).
+ensure_images() {
+  local tar ref old keep=()
+  for tar in "$@"; do
+    ref=$(image_ref "$tar"); keep+=("$ref")
+    pm image exists "$ref" || pm import -q "$tar" "$ref" >/dev/null
+  done
+  # Older recipes' images are dead weight once their nodes are gone (a node in use keeps its own).
+  for old in $(pm images --format '{{.Repository}}:{{.Tag}}' | grep '^localhost/reforge-lab-node:' \
+      | grep -vxF -f <(printf '%s\n' "${keep[@]}")); do
     pm rmi "$old" >/dev/null 2>&1 || true
   done
 }
+
+# Nodes that boot the baked image (bake.sh: the cluster roles' packages already
+# installed); every other node boots the base image and gets them the way a
+# real server does, from the roles' install tasks. By default the first three
+# (the cluster's build-out nodes) are baked and node4, the expansion node, is
+# not, so `expand.yml` proves the install path on every run.
+# REFORGE_LAB_BAKED_NODES="" boots every node bare.
+baked_nodes() { echo "${REFORGE_LAB_BAKED_NODES-node1 node2 node3}"; }
+is_baked() { [[ " $(baked_nodes) " == *" $1 "* ]]; }
 
 create_node() {
   local node="$1" image="$2" tmp
@@ -232,6 +243,26 @@ wait_ssh() {
   done
 }
 
+# A server that powers on has no network devices but its NICs, and no
+# addresses but what its OS configures at boot: the bridges, VLANs, taps and
+# VXLANs made before the power cut are gone. The node's namespace outlives its
+# container (it is the lab's cabling, kept across power cycles and even across
+# a lab that was never taken down), so powering on takes that state away as a
+# real power cycle does. Without this a rebooted or fenced node - or a fresh
+# node in a namespace a killed session left behind - still had libvirt's
+# br-vm, and libvirt's start of its network failed with "File exists".
+reset_netns() {
+  local ns link
+  ns=$(node_netns "$1")
+  [ -e "/run/netns/$ns" ] || return 0
+  for link in $(ip -n "$ns" -o link show | awk -F': ' '{print $2}' | cut -d@ -f1); do
+    case "$link" in lo|eth[0-9]*) ;; *) ip -n "$ns" link del "$link" 2>/dev/null || true ;; esac
+  done
+  for link in $(ip -n "$ns" -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep '^eth'); do
+    ip -n "$ns" addr flush dev "$link" scope global 2>/dev/null || true
+  done
+}
+
 power_on() {
   local node="$1" map
   pm container exists "$node" || die "$node does not exist (run ctl.sh up)"
@@ -240,6 +271,7 @@ power_on() {
   map=$(ensure_disks "$node" | awk '{print $1, $2}')
   printf '%s\n' "$map" > "$STATE/$node/disks"
   pm cp "$STATE/$node/disks" "$node:/etc/reforge-lab/disks"
+  reset_netns "$node"
   ensure_netns "$node"
   set_links "$node" up
   pm start "$node" >/dev/null
@@ -269,7 +301,9 @@ write_json() {
       '[split("\n")[] | select(length>0) | split(" ") | {id:("/dev/disk/by-id/"+.[0]), device:.[1], file:.[2], size:$s}]')
     nodes+=("$(jq -cn --arg n "$node" --arg a "$(node_addr "$node")" --arg k "$SSH_KEY" \
       --arg ns "/run/netns/$(node_netns "$node")" --argjson d "$d" --argjson nics "[$(IFS=,; echo "${nics[*]}")]" \
-      '{name:$n, address:$a, ssh_user:"root", ssh_key:$k, netns:$ns, container:$n, disks:$d, nics:$nics}')")
+      --arg im "$(pm container inspect -f '{{.ImageName}}' "$node" 2>/dev/null)" \
+      '{name:$n, address:$a, ssh_user:"root", ssh_key:$k, netns:$ns, container:$n, disks:$d, nics:$nics,
+        image:$im, baked:($im | test(":baked-"))}')")
   done
   jq -n --argjson nodes "[$(IFS=,; echo "${nodes[*]}")]" --arg img "$image" --arg repo "$repo" --arg boot "$3" \
     --arg rin "$REPO_IN_NODE" --arg key "$SSH_KEY" --arg ctl "$REPO_ROOT/tests/lab/nodes/ctl.sh" \
@@ -324,16 +358,18 @@ uplink_down() {
 }
 
 cmd_up() {
-  local image repo node t0 t1 boot
+  local image repo baked node t0 t1 boot
   [ "$(id -u)" = 0 ] || die "must run as root (rootful podman, bridges, loop devices)"
   t0=$(now)
   mkdir -p "$STATE"
   image=$("$NODES_SRC/image.sh")
   repo=$("$NODES_SRC/repo.sh")
+  baked=""
+  [ -z "$(baked_nodes)" ] || baked=$("$NODES_SRC/bake.sh")
   sync_repo "$repo"
   write_containers_conf
   ensure_ssh_key
-  ensure_image "$image"
+  ensure_images "$image" ${baked:+"$baked"}
   # Extend the recorded set (never shrink it here: `down` removes nodes).
   { known_nodes; wanted_nodes; } | sort -uV > "$STATE/nodes.list.tmp"
   mv "$STATE/nodes.list.tmp" "$STATE/nodes.list"
@@ -341,7 +377,7 @@ cmd_up() {
   ensure_bridge $STOR_BR
   t1=$(now)
   for node in $(known_nodes); do
-    create_node "$node" "$image"
+    if [ -n "$baked" ] && is_baked "$node"; then create_node "$node" "$baked"; else create_node "$node" "$image"; fi
     power_on "$node"
   done
   for node in $(known_nodes); do wait_ssh "$node"; update_hosts "$node"; done

@@ -192,6 +192,8 @@ def test_apt_installs_offline_from_the_local_repo(scratch, tmp_path):
 
 def test_power_off_and_on_keeps_disks_addresses_and_state(scratch):
     ssh(scratch, "echo survived > /root/power-marker")
+    # What the OS made at run time (libvirt's bridge, a VLAN address) must not survive the power cycle.
+    ssh(scratch, "ip link add br-vm type bridge && ip link set eth1 master br-vm && ip addr add 10.250.1.99/24 dev eth2")
     assert power(scratch) == "on"
     power(scratch, "off")
     assert power(scratch) == "off"
@@ -204,6 +206,11 @@ def test_power_off_and_on_keeps_disks_addresses_and_state(scratch):
     boot = time.monotonic() - t0
     assert power(scratch) == "on"
     assert ssh(scratch, "cat /root/power-marker").stdout.strip() == "survived"
+    # A power cycle leaves the NICs and the management address, as on a real server.
+    links = ssh(scratch, "ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1").stdout.split()
+    assert sorted(links) == ["eth0", "eth1", "eth2", "lo"], links
+    assert "10.250.1.99" not in ssh(scratch, "ip -o addr show").stdout
+    assert scratch["address"] in ssh(scratch, "ip -o addr show dev eth0").stdout
     for disk in scratch["disks"]:
         assert ssh(scratch, f"test -b {disk['id']} && echo ok").stdout.strip() == "ok"
     assert boot < 60, f"power on took {boot:.1f}s"
