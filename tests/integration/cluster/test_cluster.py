@@ -148,10 +148,36 @@ def test_check_mode_on_fresh_nodes_changes_nothing(cluster_lab):
     assert before == after
 
 
+INSTALL_TASKS = ("Install Ceph packages", "Install QEMU and libvirt", "Install the cluster stack")
+
+
+def _install_changes(run) -> dict[str, list[str]]:
+    """Install task -> the hosts on which it reported a change."""
+    out: dict[str, list[str]] = {}
+    for line in run.changed_tasks():
+        task = next((t for t in INSTALL_TASKS if f": {t}]" in line), None)
+        if task:
+            out.setdefault(task, []).append(line.split("changed: [", 1)[1].split("]", 1)[0])
+    return out
+
+
+def _baked(node: str) -> bool:
+    nodes = json.loads((LAB_DIR / "nodes.json").read_text())["nodes"]
+    return bool(next(n for n in nodes if n["name"] == node).get("baked"))
+
+
 def test_three_nodes_reach_health_ok(cluster_lab):
     run = playbook("cluster.yml", *SCOPE)
     assert run.rc == 0, run.output[-6000:]
     MEASURED["cluster_build_seconds"] = round(run.seconds, 1)
+    # The lab's build-out nodes boot an image that already holds the roles' packages
+    # (tests/lab/nodes/bake.sh): every install task ran there and found nothing to do.
+    # A node booted bare installs for real (node4, in the expansion test).
+    installed = _install_changes(run)
+    for task in INSTALL_TASKS if FULL else INSTALL_TASKS[:1]:
+        assert f": {task}]" in run.output, f"{task} did not run"
+    for task, hosts in installed.items():
+        assert not [h for h in hosts if _baked(h)], f"{task} changed a baked node: {hosts}"
     health = ceph_json("node1", "health")
     assert health["status"] == "HEALTH_OK", health
     osd = ceph_json("node2", "osd", "stat")
@@ -233,6 +259,43 @@ def test_check_mode_on_the_built_cluster_reports_no_change(cluster_lab):
     assert run.changed == 0, run.changed_tasks()
 
 
+def test_health_gate_blocks_on_a_fault_and_lets_load_signals_through(cluster_lab):
+    """The stage's health gate: a raised warning blocks (and the failure names it) unless it is
+    listed in ceph_health_warn_only, which a rerun on a busy machine needs for the slow OSD
+    heartbeats (OSD_SLOW_PING_TIME_*). The noout flag stands in for a warning we can raise at will."""
+    ssh("node1", "ceph osd set noout")
+    try:
+        wait_for(lambda: "OSDMAP_FLAGS" in ceph_json("node1", "health").get("checks", {}), 60,
+                 what="OSDMAP_FLAGS raised")
+        gate = ["-t", "ceph_health", "-e", "ceph_health_timeout=10"]
+        blocked = playbook("cluster.yml", *gate)
+        assert blocked.rc != 0, blocked.output[-3000:]
+        assert "blocking health check(s) OSDMAP_FLAGS" in blocked.output, blocked.output[-3000:]
+        assert blocked.changed == 0, blocked.changed_tasks()
+        passed = playbook("cluster.yml", *gate, "-e", json.dumps({"ceph_health_warn_only": ["OSDMAP_FLAGS"]}))
+        assert passed.rc == 0, passed.output[-3000:]
+        assert "OSDMAP_FLAGS raised; these only warn" in passed.output, passed.output[-3000:]
+        assert passed.changed == 0, passed.changed_tasks()
+    finally:
+        ssh("node1", "ceph osd unset noout")
+
+
+@needs_full_stack
+def test_a_bridge_libvirt_did_not_make_is_refused_not_taken_over(cluster_lab):
+    """A VM bridge of the same name that no active libvirt network made (the network stage's, an
+    operator's) stops the run: libvirt's failed start would delete it."""
+    ssh("node3", "ip link add br-foreign type bridge")
+    try:
+        run = playbook("cluster.yml", "-t", "hypervisor_configure",
+                       "-e", json.dumps({"hypervisor_isolated_bridges": ["br-vm", "br-foreign"]}))
+        _assert_refused(run, "node3 already has bridge(s) br-foreign that no active libvirt network made")
+        assert ssh("node3", "ip link show br-foreign", check=False).returncode == 0, "the bridge was deleted"
+        for node in ("node1", "node2", "node3"):
+            assert ssh(node, "test -e /etc/libvirt/reforge-net-br-foreign.xml", check=False).returncode != 0
+    finally:
+        ssh("node3", "ip link del br-foreign", check=False)
+
+
 def test_raw_osds_of_an_older_build_are_moved_to_disk_by_a_rerun(cluster_lab):
     """Builds before 0.3 prepared raw OSDs on a tmpfs data dir that a reboot empties.
 
@@ -290,6 +353,11 @@ def test_expansion_to_four_nodes_keeps_the_vm_running(cluster_lab):
     run = playbook("expand.yml", *SCOPE, *vm_vars)
     assert run.rc == 0, run.output[-6000:]
     MEASURED["expand_seconds"] = round(run.seconds, 1)
+    if not _baked("node4"):
+        # The install path from a bare Debian: every role's install task put its packages on node4.
+        installed = _install_changes(run)
+        for task in INSTALL_TASKS if FULL else INSTALL_TASKS[:1]:
+            assert installed.get(task) == ["node4"], (task, installed)
     osd = ceph_json("node1", "osd", "stat")
     assert osd["num_osds"] == osd["num_up_osds"] == 8, osd
     assert ceph_json("node1", "df")["stats"]["total_bytes"] > size_before

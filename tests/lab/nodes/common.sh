@@ -44,3 +44,23 @@ prune_cache() {
 
 now() { date +%s.%N; }
 elapsed() { echo "$(now) - $1" | bc; }
+
+# The Debian packages the cluster roles install on a node (what bake.sh puts
+# into the baked image), read from the roles' own defaults and vars so the
+# list follows them: ceph, hypervisor, ha_cluster, and the migration sync
+# host's packages for copies into RBD.
+baked_packages() {
+  "$VENV/bin/python" - "$REPO_ROOT/roles" <<'PY'
+import sys, yaml
+from pathlib import Path
+roles = Path(sys.argv[1])
+def load(path):
+    return yaml.safe_load(path.read_text()) or {}
+names = []
+for role, var in (("ceph", "ceph_packages"), ("hypervisor", "hypervisor_packages"),
+                  ("ha_cluster", "ha_cluster_packages"), ("migration_wave", "migration_wave_sync_host_packages")):
+    names += load(roles / role / "defaults" / "main.yml")[var]
+names += load(roles / "migration_wave" / "vars" / "main.yml")["__migration_wave_format_packages"]["rbd"]["copy"]
+print("\n".join(sorted(set(names))))
+PY
+}

@@ -183,7 +183,8 @@ ensure_images() {
   local tar ref old keep=()
   for tar in "$@"; do
     ref=$(image_ref "$tar"); keep+=("$ref")
-    pm image exists "$ref" || pm import -q "$tar" "$ref" >/dev/null
+    pm image exists "$ref" || { log "importing $(basename "$tar") into this lab's image store";
+                                heartbeat "nodes: import" pm import -q "$tar" "$ref" >/dev/null; }
   done
   # Older recipes' images are dead weight once their nodes are gone (a node in use keeps its own).
   for old in $(pm images --format '{{.Repository}}:{{.Tag}}' | grep '^localhost/reforge-lab-node:' \

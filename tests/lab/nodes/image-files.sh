@@ -11,13 +11,16 @@ rm -f "$ROOT/var/lib/dbus/machine-id"
 
 # Units that cannot work in a container on this kernel (no modules, no
 # private udev, no console) and would leave the system `degraded`.
-# udevadm itself stays: ceph-volume calls it.
+# udevadm itself stays: ceph-volume calls it. nvmf-autoconnect comes with
+# nvme-cli (a Ceph dependency) and needs the nvme-fabrics module: masked ahead
+# of the package, so a node with the cluster stack boots `running`, not `degraded`.
 for unit in systemd-udevd.service systemd-udevd-control.socket systemd-udevd-kernel.socket \
             systemd-udev-trigger.service systemd-udev-settle.service console-getty.service \
             systemd-modules-load.service getty@tty1.service systemd-firstboot.service \
             systemd-remount-fs.service sys-kernel-config.mount sys-kernel-debug.mount \
             sys-kernel-tracing.mount sys-fs-fuse-connections.mount systemd-sysusers.service \
-            systemd-hwdb-update.service systemd-journald-audit.socket systemd-sysctl.service; do
+            systemd-hwdb-update.service systemd-journald-audit.socket systemd-sysctl.service \
+            nvmf-autoconnect.service; do
   ln -sf /dev/null "$ROOT/etc/systemd/system/$unit"
 done
 

@@ -19,7 +19,7 @@ build() {
   trap 'for m in proc sys dev/pts dev; do umount -l "$tmp/root/$m" 2>/dev/null || true; done; rm -rf "$tmp"' EXIT
   root="$tmp/root"
   log "building $NODE_SUITE image (key $key) from $NODE_MIRROR"
-  debootstrap --variant=minbase --keyring="$NODE_KEYRING" \
+  heartbeat "nodes: debootstrap" debootstrap --variant=minbase --keyring="$NODE_KEYRING" \
     --include="$(pkg_list "$NODES_SRC/image-packages.txt" | paste -sd,)" \
     "$NODE_SUITE" "$root" "$NODE_MIRROR" >"$tmp/debootstrap.log" 2>&1 \
     || { tail -20 "$tmp/debootstrap.log" >&2; die "debootstrap failed"; }

@@ -42,7 +42,7 @@ build() {
   # The exact set of .debs the image lacks (apt names them as in the pool).
   papt install --print-uris -y "${pkgs[@]}" >"$work/uris" 2>"$work/err" \
     || { cat "$work/err" >&2; die "cannot resolve node-packages.txt against $NODE_SUITE"; }
-  papt install --download-only -y "${pkgs[@]}" >"$work/download.log" 2>&1 \
+  heartbeat "nodes: downloading .debs" papt install --download-only -y "${pkgs[@]}" >"$work/download.log" 2>&1 \
     || { tail -20 "$work/download.log" >&2; die "download failed"; }
   rm -rf "$work/repo"; mkdir -p "$work/repo"
   # Hard links: the repo costs no extra space over the pool.
