@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,78 @@ def _ctl(component: str, verb: str) -> subprocess.CompletedProcess:
     )
 
 
+# ---------------------------------------------------------------- lanes and time
+# `make test` runs two lanes at once (scripts/test.sh): "nodes" (the lab hosts: cluster
+# build-out and its variants, the nodes' own tests, the Molecule node scenarios, and the
+# benchmarks last, on a quieter machine) and "sims" (unit, sanity and lint, the Redfish and
+# vCenter simulators, migration), each with its own lab dir and ports.
+NODES_LANE = ("tests/integration/cluster/", "tests/lab/nodes/", "tests/molecule/test_molecule.py::test_node_scenario",
+              "tests/perf/")
+AREAS = (("tests/unit/", "unit"), ("tests/test_collection_quality.py", "sanity and lint"),
+         ("tests/lab/redfish/", "Redfish"), ("tests/integration/redfish/", "Redfish"),
+         ("tests/lab/vcsim/", "migration"), ("tests/integration/migration/", "migration"),
+         ("tests/integration/cluster/", "cluster"), ("tests/lab/nodes/", "cluster"),
+         ("tests/molecule/", "Molecule"), ("tests/perf/", "perf"))
+
+
+def lane_of(nodeid: str) -> str:
+    return "nodes" if nodeid.startswith(NODES_LANE) else "sims"
+
+
+def area_of(nodeid: str) -> str:
+    return next((area for prefix, area in AREAS if nodeid.startswith(prefix)), "other")
+
+
+def pytest_collection_modifyitems(config, items):
+    lane = os.environ.get("REFORGE_TEST_LANE")
+    if not lane:
+        return
+    keep = [item for item in items if lane_of(item.nodeid) == lane]
+    dropped = [item for item in items if lane_of(item.nodeid) != lane]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+_TIMES: dict[str, dict] = {}
+_LAB_UP: list[float] = []   # seconds spent starting lab components, not yet charged
+
+
+def pytest_runtest_logreport(report):
+    entry = _TIMES.setdefault(report.nodeid, {"area": area_of(report.nodeid),
+                                              "lane": os.environ.get("REFORGE_TEST_LANE") or "all",
+                                              "seconds": 0.0, "outcome": "passed"})
+    seconds = report.duration
+    if report.when == "setup" and _LAB_UP:
+        # A lab component started in this test's setup counts as "lab up", not as the test.
+        seconds = max(0.0, seconds - sum(_LAB_UP))
+        _LAB_UP.clear()
+    entry["seconds"] += seconds
+    if report.failed:
+        entry["outcome"] = "failed"
+    elif report.skipped and entry["outcome"] == "passed":
+        entry["outcome"] = "skipped"
+
+
+def pytest_sessionfinish(session):
+    out = os.environ.get("REFORGE_TIMINGS_DIR")
+    if not out or not _TIMES:
+        return
+    Path(out).mkdir(parents=True, exist_ok=True)
+    name = os.environ.get("REFORGE_TEST_LANE") or "pytest"
+    Path(out, f"tests-{name}.json").write_text(json.dumps(_TIMES, indent=0))
+
+
+def _record_lab_up(component: str, seconds: float) -> None:
+    _LAB_UP.append(seconds)
+    out = os.environ.get("REFORGE_TIMINGS_DIR")
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        with open(Path(out, "lab-up.jsonl"), "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"lane": os.environ.get("REFORGE_TEST_LANE") or "pytest", "component": component,
+                                 "seconds": round(seconds, 1)}) + "\n")
+
+
 class _Lab:
     def __init__(self) -> None:
         self.started: list[str] = []
@@ -43,7 +116,10 @@ class _Lab:
             if component != "pki":
                 self.get("pki")
             was_up = _ctl(component, "status").returncode == 0
+            start = time.monotonic()
             res = _ctl(component, "up")
+            if not was_up:
+                _record_lab_up(component, time.monotonic() - start)
             if res.returncode != 0:
                 pytest.fail(f"lab component {component} failed to start:\n{res.stdout}\n{res.stderr}")
             if not was_up:
