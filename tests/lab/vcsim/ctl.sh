@@ -18,28 +18,33 @@ user="${VMWARE_USER:-user}"
 pass="${VMWARE_PASSWORD:-pass}"
 ca="$REFORGE_LAB_DIR/pki/ca.pem"
 
-# The binary is cached under a hash of everything that goes into it, so `up`
-# rebuilds only when our Go sources, Go or Debian's govmomi change.
+# The binary is cached machine-wide (like the lab hosts' image: every clone and
+# session on the machine shares it) under a hash of everything that goes into
+# it, so `up` rebuilds only when our Go sources, Go or Debian's govmomi change.
 binary() {
   local hash
   hash=$( { find "$here/go/src" -name '*.go' -print0 | LC_ALL=C sort -z | xargs -0 cat
             go version; dpkg-query -W golang-github-vmware-govmomi-dev 2>/dev/null || true; } \
           | sha256sum | cut -c1-16)
-  echo "$REFORGE_LAB_DIR/bin/vcsimlab-$hash"
+  echo "${REFORGE_LAB_CACHE:-/var/cache/reforge-lab}/vcsim/vcsimlab-$hash"
 }
 
 build() {
   local bin; bin=$(binary)
-  if [ ! -x "$bin" ]; then
-    mkdir -p "$(dirname "$bin")"
-    echo "vcsim: building $(basename "$bin") (Go GOPATH mode, Debian's govmomi)" >&2
-    # GOPATH mode against /usr/share/gocode: nothing is fetched from anywhere.
-    GO111MODULE=off GOPROXY=off GOFLAGS='' GOPATH="/usr/share/gocode:$here/go" \
-      go build -trimpath -o "$bin.tmp" vcsimlab
-    mv "$bin.tmp" "$bin"
-    # Older builds are dead weight (~25 MB each).
-    find "$(dirname "$bin")" -maxdepth 1 -name 'vcsimlab-*' ! -name "$(basename "$bin")" -delete
-  fi
+  mkdir -p "$(dirname "$bin")"
+  # Two labs starting at once build it once.
+  ( flock 8
+    if [ ! -x "$bin" ]; then
+      echo "vcsim: building $(basename "$bin") (Go GOPATH mode, Debian's govmomi)" >&2
+      # GOPATH mode against /usr/share/gocode: nothing is fetched from anywhere.
+      GO111MODULE=off GOPROXY=off GOFLAGS='' GOPATH="/usr/share/gocode:$here/go" \
+        go build -trimpath -o "$bin.tmp" vcsimlab
+      mv "$bin.tmp" "$bin"
+    fi
+    # Builds no clone has started for two weeks are dead weight (~25 MB each).
+    touch "$bin"
+    find "$(dirname "$bin")" -maxdepth 1 -name 'vcsimlab-*' ! -name '*.lock' -mtime +14 -delete
+  ) 8>"$bin.lock" 9>&-
   echo "$bin"
 }
 
