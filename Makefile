@@ -13,10 +13,13 @@ setup:
 lab-up:
 	scripts/setup.sh && tests/lab/lab.sh up
 
-lab-down:
+lab-down: ## destroys the lab: its hosts with the cluster, Ceph data and migrated VMs, and the simulators' state
+	@echo "lab-down: destroying the lab (hosts, cluster, Ceph data, migrated VMs, simulator state; cached images stay)"
 	tests/lab/lab.sh down
+	@# the simulator lab of `make test` (REFORGE_LAB_KEEP=1 leaves it up)
+	@if [ -d .lab-sims ]; then REFORGE_LAB_DIR="$(CURDIR)/.lab-sims" tests/lab/lab.sh down vcsim redfish; fi
 
-lab-status:
+lab-status: ## every lab component: up or down, and where
 	tests/lab/lab.sh status
 
 sanity: ## ansible-test sanity on the newest ansible-core (the release in .venv; what CI runs)

@@ -7,4 +7,5 @@ source "$(dirname "$0")/env.sh"
 "$REPO_ROOT/tests/lab/lab.sh" up
 cd "$REPO_ROOT"
 ansible-playbook -i inventories/lab playbooks/site.yml "$@"
-echo "demo: done. Reports are under $REFORGE_LAB_DIR/reports; 'make lab-down' stops the lab."
+echo "demo: done. Reports: $REFORGE_LAB_DIR/reports/ (hardware reuse) and $REFORGE_LAB_DIR/migration/reports/ (migration wave)."
+echo "demo: the lab keeps running; 'make lab-down' destroys it (the cluster, its Ceph data and the migrated VMs)."

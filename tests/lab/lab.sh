@@ -19,6 +19,19 @@ rc=0
 for c in "${order[@]}"; do
   ctl="$REPO_ROOT/tests/lab/$c/ctl.sh"
   [ -x "$ctl" ] || { echo "lab: no component '$c'" >&2; exit 2; }
+  if [ "$verb" = status ]; then
+    # Every component, up or not, with what its ctl.sh says about itself.
+    if out=$("$ctl" status 2>&1); then state=up; else state=down; rc=1; fi
+    desc=""
+    [ "$state" = up ] && [ -s "$REFORGE_LAB_DIR/$c.json" ] && desc=$(jq -r '
+      [ (.bmcs // empty | "\(length) BMCs on \(.[0].endpoint)..\(.[-1].port)"),
+        (.sushy.endpoint // empty | "sushy-tools \(.)"), (.url // empty),
+        (.nodes // empty | map(.name) | join(" ")), (.ca // empty | "CA \(.)") ] | join(", ")' \
+      "$REFORGE_LAB_DIR/$c.json" 2>/dev/null || true)
+    printf 'lab: %-8s %-4s %s\n' "$c" "$state" "$desc"
+    [ -z "$out" ] || printf '%s\n' "$out" | sed 's/^/           /'
+    continue
+  fi
   start=$(date +%s.%N)
   if "$ctl" "$verb"; then
     [ "$verb" = up ] && printf 'lab: %-8s up in %.1fs\n' "$c" "$(echo "$(date +%s.%N) - $start" | bc)"
