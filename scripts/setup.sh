@@ -31,8 +31,10 @@ make_venv() {  # make_venv <dir>: the venv with the requirements, made or brough
   [ -x "$dir/bin/python" ] || python3 -m venv "$dir"
   if [ "$(cat "$dir/.reforge-reqs" 2>/dev/null)" != "$want" ]; then
     echo "setup: installing Python requirements into $dir"
-    heartbeat "setup: pip" "$dir/bin/pip" install -q --upgrade pip
-    heartbeat "setup: pip" "$dir/bin/pip" install -q -r requirements.txt -r requirements-dev.txt
+    # (a machine whose pip.conf names local indexes that are not there warns once per package: not ours to show)
+    heartbeat "setup: pip" "$dir/bin/pip" install -q --upgrade pip 2> >(grep -v "is neither a file nor a directory" >&2)
+    heartbeat "setup: pip" "$dir/bin/pip" install -q -r requirements.txt -r requirements-dev.txt \
+      2> >(grep -v "is neither a file nor a directory" >&2)
     echo "$want" > "$dir/.reforge-reqs"
   fi
 }
