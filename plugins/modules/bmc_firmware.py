@@ -122,9 +122,15 @@ def update(bmc, params, check_mode, warn):
     inventory = bmc.firmware_inventory() if baseline else []
     if baseline and not inventory:
         raise RedfishError("%s exposes no firmware inventory; cannot compare with the baseline" % bmc.client.endpoint)
-    plan, unmatched = plan_updates(inventory, baseline, params["allow_downgrade"])
+    uncomparable = []
+    plan, unmatched = plan_updates(inventory, baseline, params["allow_downgrade"], uncomparable)
     for component in unmatched:
         warn("no firmware inventory entry on %s matches %r" % (bmc.client.endpoint, component))
+    if uncomparable:
+        # Never flash (or skip) on a guess: a platform code read as a version once skipped a needed update.
+        raise RedfishError("%s: cannot compare installed firmware with the baseline, nothing was sent: %s"
+                           % (bmc.client.endpoint, "; ".join("%s: %s" % (u["component"], u["reason"])
+                                                              for u in uncomparable)))
     # Images already staged for the next host reset are not pushed again (rerun before the reboot).
     staged_images = bmc.staged_firmware_images() if plan else set()
     staged = [p for p in plan if image_name(p["image_uri"]) in staged_images]

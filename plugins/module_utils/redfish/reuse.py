@@ -55,10 +55,12 @@ def cpu_generation(model):
     return None, None
 
 
-def firmware_gap(facts, baseline):
-    """Components behind the baseline entries that apply to this server: [{component, version, baseline}]."""
+def firmware_gap(facts, baseline, uncomparable=None):
+    """Components behind the baseline entries that apply to this server: [{component, version, baseline}].
+
+    Versions that do not compare with the baseline go into `uncomparable` (see plan_updates)."""
     entries = applicable(baseline, facts.get("vendor"), (facts.get("system") or {}).get("model"))
-    plan, _unmatched = plan_updates(facts.get("firmware") or [], entries)
+    plan, _unmatched = plan_updates(facts.get("firmware") or [], entries, uncomparable=uncomparable)
     return [dict(component=p["component"], version=p["from"], baseline=p["to"]) for p in plan]
 
 
@@ -120,10 +122,14 @@ def grade(facts, criteria=None, baseline=None):
         reason(WITH_CHANGES, "network", "%d port(s) at >= %d Gb/s; add a NIC for %d"
                % (len(fast), c["min_nic_speed_mbps"] // 1000, c["min_fast_ports"]))
 
-    gap = firmware_gap(facts, baseline)
+    uncomparable = []
+    gap = firmware_gap(facts, baseline, uncomparable)
     if gap:
         reason(REUSABLE, "firmware", "%d component(s) behind the baseline (%s); the prepare stage updates them"
                % (len(gap), ", ".join("%s %s<%s" % (g["component"], g["version"], g["baseline"]) for g in gap)))
+    for u in uncomparable:
+        reason(WITH_CHANGES, "firmware", "%s version %r does not compare with the baseline %r: check by hand"
+               % (u["component"], u["version"], u["baseline"]))
 
     verdict = max([r["grade"] for r in reasons] or [REUSABLE], key=ORDER.get)
     system = facts.get("system") or {}

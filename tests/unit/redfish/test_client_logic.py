@@ -10,7 +10,8 @@ from ansible_collections.reforge.hci.plugins.module_utils.redfish.client import 
 )
 from ansible_collections.reforge.hci.plugins.module_utils.redfish.errors import RedfishTaskFailed, RedfishTimeoutError
 from ansible_collections.reforge.hci.plugins.module_utils.redfish.tasks import Poller, wait_dell_job, wait_task
-from ansible_collections.reforge.hci.plugins.module_utils.redfish.firmware import applicable, plan_updates, version_key
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.firmware import (
+    UncomparableVersion, applicable, compare_versions, parse_version, plan_updates, version_key)
 
 from .conftest import payload
 
@@ -94,6 +95,44 @@ def test_dell_job_scheduled_counts_as_staged_and_failed_raises():
 def test_version_ordering():
     assert version_key("2.9.0") < version_key("2.19.1")
     assert version_key("U46 v2.34 (03/11/2025)") > version_key("U46 v1.80 (07/05/2023)")
+
+
+@pytest.mark.parametrize("text, parsed", [
+    ("2.19.1", ("", (2, 19, 1))),
+    ("6.10.30.00", ("", (6, 10, 30, 0))),
+    ("U46 v2.34 (03/11/2025)", ("u46", (2, 34))),          # HPE system ROM: platform code, version, date
+    ("iLO 5 v2.72", ("ilo 5", (2, 72))),
+    ("2.72 Sep 04 2022", ("", (2, 72))),                     # iLO's inventory prints the release date after it
+    ("U32 v2.90 (2024-01-31)", ("u32", (2, 90))),
+    ("24", ("", (24,))),
+])
+def test_versions_parse_per_vendor_format(text, parsed):
+    assert parse_version(text) == parsed
+
+
+def test_platform_code_is_not_read_as_the_version():
+    # The ROM family U46 is no version number: 2.34 is older than a baseline of 2.40 (it read as 46.2.34 > 2.40).
+    assert compare_versions("U46 v2.34 (03/11/2025)", "2.40") < 0
+    assert compare_versions("U46 v2.40 (05/02/2025)", "U46 v2.40") == 0
+    assert compare_versions("2.40", "2.40.0") == 0
+
+
+@pytest.mark.parametrize("installed, wanted", [("U32 v2.90", "U46 v2.34"), ("A00", "2.1"), ("", "2.1"), (None, "1.0")])
+def test_what_does_not_compare_is_refused(installed, wanted):
+    with pytest.raises(UncomparableVersion):
+        compare_versions(installed, wanted)
+
+
+def test_plan_puts_uncomparable_versions_aside_and_plans_nothing_for_them():
+    inventory = [dict(id="Current-ROM", name="System ROM", version="U46 v2.34 (03/11/2025)", uri="/rom"),
+                 dict(id="Current-NIC", name="NIC", version="A07", uri="/nic")]
+    baseline = [dict(component="System ROM", version="2.40", image_uri="https://r/rom.fwpkg"),
+                dict(component="NIC", version="22.31.6", image_uri="https://r/nic.exe")]
+    aside = []
+    plan, unmatched = plan_updates(inventory, baseline, uncomparable=aside)
+    assert [(p["inventory_id"], p["from"], p["to"]) for p in plan] == [("Current-ROM", "U46 v2.34 (03/11/2025)", "2.40")]
+    assert unmatched == []
+    assert [(u["inventory_id"], u["version"], u["baseline"]) for u in aside] == [("Current-NIC", "A07", "22.31.6")]
 
 
 INVENTORY = [
