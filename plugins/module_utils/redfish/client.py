@@ -328,8 +328,12 @@ class RedfishClient(object):
         return self.request("GET", uri)
 
     def try_get(self, uri):
-        """GET that returns None when an optional resource is missing or broken (404/405/500/501)."""
-        resp = self.request("GET", uri, allow_status=(404, 405, 500, 501))
+        """GET that returns None when an optional resource is not there (404) or not implemented (405/501).
+
+        A server error is not an absence: a 500 on, say, the Storage collection is retried like any
+        failed read and then raised, never returned as "no storage" (that silently downgraded a
+        server in the reuse report)."""
+        resp = self.request("GET", uri, allow_status=(404, 405, 501))
         return resp.body if resp.status < 400 else None
 
     def members(self, collection_uri, optional=False):

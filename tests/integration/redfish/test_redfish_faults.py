@@ -131,3 +131,14 @@ def test_bad_password_is_an_auth_error_without_the_password(bmc):
     result = run_module("bmc_info", bmc.conn(password="Wr0ng-s3cret"))
     assert result["failed"] and result["error_class"] == "RedfishAuthError", result
     assert "Wr0ng-s3cret" not in result["msg"] and "root" in result["msg"]
+
+
+@pytest.mark.parametrize("bmc", ["node4"], indirect=True)
+def test_server_error_on_a_collection_is_an_error_not_an_empty_list(bmc):
+    """A 500 on the Storage collection fails the read; it never comes back as "no storage"."""
+    bmc.fault(kind="status", status=500, method="GET", path="/Storage$", count=-1)
+    result = run_module("bmc_info", bmc.conn(gather=["storage"], retries=1))
+    assert result["failed"], result
+    assert "/Storage" in result["msg"] and "500" in result["msg"], result
+    assert "storage" not in (result.get("bmc") or {}), result
+

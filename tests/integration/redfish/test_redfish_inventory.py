@@ -37,7 +37,7 @@ plugin: reforge.hci.redfish
 ranges: [127.0.0.1/32]
 ports: ["%d-%d", 18298]
 ca_path: %s
-""" % (fleet.bmcs[0].port, fleet.bmcs[-1].port, fleet.info["ca"]), env=dict(REDFISH_USERNAME=fleet.info["username"], REDFISH_PASSWORD=fleet.info["password"]))
+""" % (fleet.info["bmcs"][0]["port"], fleet.info["bmcs"][-1]["port"], fleet.info["ca"]), env=dict(REDFISH_USERNAME=fleet.info["username"], REDFISH_PASSWORD=fleet.info["password"]))
     hostvars = data["_meta"]["hostvars"]
     assert sorted(v["bmc_endpoint"] for v in hostvars.values()) == sorted(b.endpoint for b in fleet.bmcs)
     assert len(data["vendor_dell"]["hosts"]) == 2 and len(data["vendor_hpe"]["hosts"]) == 2
