@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Print where the time of a `make test` run went, and one closing line for all lanes.
 
 Reads what scripts/test.sh and tests/conftest.py wrote into the timings folder:

@@ -128,9 +128,9 @@ def update(bmc, params, check_mode, warn):
         warn("no firmware inventory entry on %s matches %r" % (bmc.client.endpoint, component))
     if uncomparable:
         # Never flash (or skip) on a guess: a platform code read as a version once skipped a needed update.
+        reasons = "; ".join("%s: %s" % (u["component"], u["reason"]) for u in uncomparable)
         raise RedfishError("%s: cannot compare installed firmware with the baseline, nothing was sent: %s"
-                           % (bmc.client.endpoint, "; ".join("%s: %s" % (u["component"], u["reason"])
-                                                              for u in uncomparable)))
+                           % (bmc.client.endpoint, reasons))
     # Images already staged for the next host reset are not pushed again (rerun before the reboot).
     staged_images = bmc.staged_firmware_images() if plan else set()
     staged = [p for p in plan if image_name(p["image_uri"]) in staged_images]

@@ -141,4 +141,3 @@ def test_server_error_on_a_collection_is_an_error_not_an_empty_list(bmc):
     assert result["failed"], result
     assert "/Storage" in result["msg"] and "500" in result["msg"], result
     assert "storage" not in (result.get("bmc") or {}), result
-

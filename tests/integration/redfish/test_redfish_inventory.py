@@ -32,12 +32,13 @@ def inventory(tmp_path, config: str, env: dict | None = None) -> tuple[dict, str
 
 
 def test_range_scan_groups_by_vendor_model_and_readiness(fleet, tmp_path):
+    first, last = fleet.info["bmcs"][0]["port"], fleet.info["bmcs"][-1]["port"]   # this lab's ports
     data, _err = inventory(tmp_path, """
 plugin: reforge.hci.redfish
 ranges: [127.0.0.1/32]
 ports: ["%d-%d", 18298]
 ca_path: %s
-""" % (fleet.info["bmcs"][0]["port"], fleet.info["bmcs"][-1]["port"], fleet.info["ca"]), env=dict(REDFISH_USERNAME=fleet.info["username"], REDFISH_PASSWORD=fleet.info["password"]))
+""" % (first, last, fleet.info["ca"]), env=dict(REDFISH_USERNAME=fleet.info["username"], REDFISH_PASSWORD=fleet.info["password"]))
     hostvars = data["_meta"]["hostvars"]
     assert sorted(v["bmc_endpoint"] for v in hostvars.values()) == sorted(b.endpoint for b in fleet.bmcs)
     assert len(data["vendor_dell"]["hosts"]) == 2 and len(data["vendor_hpe"]["hosts"]) == 2

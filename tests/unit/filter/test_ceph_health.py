@@ -7,8 +7,10 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.reforge.hci.plugins.filter.ceph_health import ceph_blocking_checks
 
 SLOW_PING = {"status": "HEALTH_WARN", "checks": {
-    "OSD_SLOW_PING_TIME_BACK": {"severity": "HEALTH_WARN", "summary": {"message": "Slow OSD heartbeats on back (longest 1630.1ms)", "count": 4}, "muted": False},
-    "OSD_SLOW_PING_TIME_FRONT": {"severity": "HEALTH_WARN", "summary": {"message": "Slow OSD heartbeats on front (longest 1602.5ms)", "count": 4}, "muted": False}}}
+    "OSD_SLOW_PING_TIME_BACK": {"severity": "HEALTH_WARN", "muted": False,
+                                "summary": {"message": "Slow OSD heartbeats on back (longest 1630.1ms)", "count": 4}},
+    "OSD_SLOW_PING_TIME_FRONT": {"severity": "HEALTH_WARN", "muted": False,
+                                 "summary": {"message": "Slow OSD heartbeats on front (longest 1602.5ms)", "count": 4}}}}
 WARN_ONLY = ["OSD_SLOW_PING_TIME_BACK", "OSD_SLOW_PING_TIME_FRONT"]
 
 
