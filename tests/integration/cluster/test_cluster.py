@@ -170,9 +170,14 @@ def _install_changes(run) -> dict[str, list[str]]:
     return out
 
 
-def _baked(node: str) -> bool:
+def _lab_node(node: str) -> dict:
+    """The lab's description of a node (tests/lab/nodes/ctl.sh writes nodes.json)."""
     nodes = json.loads((LAB_DIR / "nodes.json").read_text())["nodes"]
-    return bool(next(n for n in nodes if n["name"] == node).get("baked"))
+    return next(n for n in nodes if n["name"] == node)
+
+
+def _baked(node: str) -> bool:
+    return bool(_lab_node(node).get("baked"))
 
 
 def test_three_nodes_reach_health_ok(cluster_lab):
@@ -514,8 +519,7 @@ def test_unresponsive_node_is_fenced_through_redfish_and_its_vm_restarts_elsewhe
 
 
 def _osd_devices(node: str) -> list[str]:
-    nodes = json.loads((LAB_DIR / "nodes.json").read_text())["nodes"]
-    return [d["id"] for d in next(n for n in nodes if n["name"] == node)["disks"]]
+    return [d["id"] for d in _lab_node(node)["disks"]]
 
 
 def _host_used_mib() -> float:

@@ -257,10 +257,11 @@ reset_netns() {
   ns=$(node_netns "$1")
   [ -e "/run/netns/$ns" ] || return 0
   for link in $(ip -n "$ns" -o link show | awk -F': ' '{print $2}' | cut -d@ -f1); do
-    case "$link" in lo|eth[0-9]*) ;; *) ip -n "$ns" link del "$link" 2>/dev/null || true ;; esac
-  done
-  for link in $(ip -n "$ns" -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep '^eth'); do
-    ip -n "$ns" addr flush dev "$link" scope global 2>/dev/null || true
+    case "$link" in
+      lo) ;;
+      eth[0-9]*) ip -n "$ns" addr flush dev "$link" scope global 2>/dev/null || true ;;
+      *) ip -n "$ns" link del "$link" 2>/dev/null || true ;;
+    esac
   done
 }
 
