@@ -102,11 +102,12 @@ case "${1:-status}" in
       -datastore-dir "$state/datastore" -ready-file "$state/ready.json" \
       -esxi-listen "127.0.0.1:$esxi_port" \
       > "$state/vcsim.log" 2>&1 < /dev/null 9>&- &
-    echo $! > "$pidf"
+    pid=$!; echo "$pid" > "$pidf"
     # ~15 ms per extra VM on this machine; allow for a loaded one.
     for _ in $(seq 1 $((300 + ${VCSIM_EXTRA_VMS:-0} * 2))); do
       if [ -s "$state/ready.json" ] && answers; then describe; exit 0; fi
-      running || { echo "vcsim: exited during start:" >&2; tail -20 "$state/vcsim.log" >&2; exit 1; }
+      # kill -0, not running(): until the child has exec'd, its cmdline is still this shell's.
+      kill -0 "$pid" 2>/dev/null || { echo "vcsim: exited during start:" >&2; tail -20 "$state/vcsim.log" >&2; exit 1; }
       sleep 0.1
     done
     echo "vcsim: not answering in time" >&2; tail -20 "$state/vcsim.log" >&2; exit 1 ;;
