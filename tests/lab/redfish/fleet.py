@@ -28,10 +28,11 @@ def fleet_spec(count: int) -> list[tuple[str, str, str | None]]:
 
 
 def build(count: int, base_port: int = BASE_PORT, config: Config | None = None,
-          hook: Path | None = None) -> list[BMC]:
+          hook: Path | None = None, spec: list[tuple[str, str, str | None]] | None = None) -> list[BMC]:
+    """The BMCs of fleet_spec(count), or of an explicit (name, template, bound_node) spec."""
     hook = hook or REPO_ROOT / "tests" / "lab" / "nodes" / "ctl.sh"
     return [BMC(i + 1, name, PROFILES[template], base_port + i, bound, hook, config)
-            for i, (name, template, bound) in enumerate(fleet_spec(count))]
+            for i, (name, template, bound) in enumerate(spec if spec is not None else fleet_spec(count))]
 
 
 def describe(bmcs: list[BMC]) -> list[dict]:

@@ -30,6 +30,10 @@ class Profile:
     multipart_uri: str = ""       # MultipartHttpPushUri (added if the tree lacks it)
     # request path prefix (lower-case) -> served prefix, for vendor paths outside the DMTF URI patterns
     path_aliases: tuple[tuple[str, str], ...] = ()
+    # realistic mode (Config.realistic, fleet --realistic): how long a firmware update takes on the
+    # BMC (download, verify, flash) and how long the BMC is gone when it restarts into new firmware
+    update_seconds: float = 240.0
+    bmc_reset_seconds: float = 120.0
 
     def dealias(self, path: str) -> str:
         low = path.lower()
@@ -57,6 +61,7 @@ def dell_idrac9(key: str, model: str, tree: str) -> Profile:
         firmware_immediate=(idrac,),
         bmc_firmware=idrac,
         multipart_uri="/redfish/v1/UpdateService/MultipartUpload",
+        update_seconds=300.0, bmc_reset_seconds=180.0,   # iDRAC9: a few minutes per package, reboot 2-4 min
     )
 
 
@@ -70,14 +75,22 @@ def hpe_ilo(key: str, model: str, tree: str, ilo: str, controller: str, multipar
         firmware_immediate=(f"{FW_INVENTORY}/1",),
         bmc_firmware=f"{FW_INVENTORY}/1",
         multipart_uri=multipart_uri,
+        update_seconds=240.0, bmc_reset_seconds=90.0,    # iLO: flash in minutes, iLO reset 1-2 min
     )
 
 
 PROFILES: dict[str, Profile] = {p.key: p for p in [
     dell_idrac9("dell-r640-h730p", "PowerEdge R640", "dell-idrac9"),
     dell_idrac9("dell-r750-h755", "PowerEdge R750", "dell-idrac9-perc11"),
+    # Classes real campuses have that the six lab servers lack (issue 12): a PERC11 whose drives are
+    # already non-RAID (EPYC 9005), an HBA in HBA mode beside a Fibre Channel HBA (5th gen Xeon).
+    dell_idrac9("dell-r7625-h755-nonraid", "PowerEdge R7625", "dell-idrac9-amd-nonraid"),
+    dell_idrac9("dell-r660-fc", "PowerEdge R660", "dell-idrac9-fc"),
     hpe_ilo("hpe-dl360-gen10plus", "ProLiant DL360 Gen10 Plus", "hpe-ilo5", "ilo5", "smartarray"),
     hpe_ilo("hpe-dl380-gen11", "ProLiant DL380 Gen11", "hpe-ilo6", "ilo6", "mr408i",
+            multipart_uri="/redfish/v1/UpdateService/MultipartUpdate"),
+    # Direct-attached NVMe (no RAID controller), iLO 7, Xeon 6 (Granite Rapids).
+    hpe_ilo("hpe-dl360-gen12-nvme", "ProLiant DL360 Gen12", "hpe-ilo7-nvme", "ilo7", "nvme",
             multipart_uri="/redfish/v1/UpdateService/MultipartUpdate"),
     Profile(
         key="xfusion-2288h-v6", vendor="xfusion", model="2288H V6", tree="xfusion-ibmc",
@@ -112,4 +125,12 @@ DEFAULT_FLEET = [
     ("node4", "hpe-dl380-gen11", "node4"),
     ("spare5", "dell-r750-h755", None),
     ("spare6", "dmtf-rackmount1", None),
+]
+
+# Servers of the classes above, served beside the lab (not in inventories/lab): the tests start them
+# in-process (tests/integration/redfish/test_redfish_reuse_classes.py) and run the playbooks on them.
+CLASS_FLEET = [
+    ("gen12nvme", "hpe-dl360-gen12-nvme", None),
+    ("r7625nonraid", "dell-r7625-h755-nonraid", None),
+    ("r660fc", "dell-r660-fc", None),
 ]

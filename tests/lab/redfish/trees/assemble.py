@@ -516,11 +516,138 @@ def dmtf_haswell() -> dict:
         f"{S}/Processors/CPU1": proc, f"{S}/Processors/CPU2": proc}}
 
 
+def hpe_gen12_nvme() -> dict:
+    """A DL360 Gen12 with iLO 7 and Xeon 6 (Granite Rapids 6700P) whose NVMe drives hang off the CPUs'
+    PCIe lanes: no RAID controller. iLO 6/7 publish each direct-attached NVMe drive as a Storage resource
+    of its own, whose only controller is the drive's NVMe controller (NVMeControllerProperties); the last
+    drive here comes with no controller at all, as some firmware publishes it."""
+    S, CH = f"{R}/Systems/1", f"{R}/Chassis/DE00A000/Drives"
+    cpu = "Intel(R) Xeon(R) 6740P"
+    resources, members, bays = {}, [], ["2558", "2559", "2560", "2561"]
+    for n, did in enumerate(bays):
+        sid = f"DA00000{n}"
+        st = f"{S}/Storage/{sid}"
+        members.append(st)
+        body = {"@odata.id": st, "@odata.type": "#Storage.v1_15_0.Storage", "Id": sid,
+                "Name": "NVMe Storage System", "Status": OK, "Drives": [ref(f"{CH}/{did}")], "Drives@odata.count": 1}
+        if n < 3:
+            body["Controllers"] = ref(f"{st}/Controllers")
+            resources[f"{st}/Controllers"] = coll(f"{st}/Controllers", "StorageControllerCollection",
+                                                  "Controllers", [f"{st}/Controllers/0"])
+            resources[f"{st}/Controllers/0"] = {
+                "@odata.id": f"{st}/Controllers/0", "@odata.type": "#StorageController.v1_7_0.StorageController",
+                "Id": "0", "Name": "NVMe Controller", "Model": "VO003840KYDMT", "FirmwareVersion": "HPK3",
+                "Status": OK, "SupportedControllerProtocols": ["PCIe"], "SupportedDeviceProtocols": ["NVMe"],
+                "NVMeControllerProperties": {"ControllerType": "IO", "NVMeVersion": "1.4"}}
+        resources[st] = body
+    resources[f"{S}/Storage"] = coll(f"{S}/Storage", "StorageCollection", "Storage Collection", members)
+    return {
+        "base": "hpe-ilo6",
+        "delete": [f"{S}/Storage/DE00A000", f"{CH}/2556", f"{CH}/2557"],
+        "resources": resources,
+        "patch": {
+            S: {"Model": "ProLiant DL360 Gen12", "ProcessorSummary": {"Model": cpu}},
+            f"{S}/Processors/1": {"Model": cpu, "TotalCores": 64, "TotalThreads": 128},
+            f"{S}/Processors/2": {"Model": cpu, "TotalCores": 64, "TotalThreads": 128},
+            f"{R}/Managers/1": {"Model": "iLO 7", "FirmwareVersion": "iLO 7 v1.12"},
+            f"{R}/UpdateService/FirmwareInventory/1": {"Name": "iLO 7", "Version": "1.12 Feb 20 2025"},
+            f"{R}/UpdateService/FirmwareInventory/2": {"Name": "System ROM", "Version": "U68 v1.20 (01/30/2025)"},
+            f"{R}/UpdateService/FirmwareInventory/19": {"Name": "VO003840KYDMT", "Version": "HPK3"},
+        },
+    }
+
+
+def dell_amd_nonraid() -> dict:
+    """An R7625 with EPYC 9005 (Turin) whose PERC H755 (RAID only) already passes every drive through:
+    someone converted them to non-RAID by hand, no virtual disk is left. Done, whatever the modes say."""
+    S, st = f"{R}/Systems/System.Embedded.1", f"{R}/Systems/System.Embedded.1/Storage/RAID.Integrated.1-1"
+    cpu = "AMD EPYC 9355 32-Core Processor"
+    proc = {"Model": cpu, "Manufacturer": "AMD", "TotalCores": 32, "TotalThreads": 64,
+            "ProcessorId": {"VendorId": "AuthenticAMD", "EffectiveFamily": "0x1A", "EffectiveModel": "0x02",
+                            "Step": "0x01"}}
+    disks = [f"Disk.Bay.{b}:Enclosure.Internal.0-1:RAID.Integrated.1-1" for b in range(6)]
+    patch = {S: {"Model": "PowerEdge R7625", "ProcessorSummary": {"Model": cpu}},
+             f"{S}/Processors/CPU.Socket.1": proc, f"{S}/Processors/CPU.Socket.2": proc,
+             f"{R}/Chassis/System.Embedded.1": {"Model": "PowerEdge R7625"},
+             f"{st}/Volumes": {"Members": [], "Members@odata.count": 0}}
+    for d in disks:
+        patch[f"{st}/Drives/{d}"] = {"Links": {"Volumes": []},
+                                     "Oem": {"Dell": {"DellPhysicalDisk": {"RaidStatus": "NonRAID"}}}}
+    overlay = dell_perc11()
+    overlay["patch"].update(patch)
+    overlay["delete"].append(f"{st}/Volumes/Disk.Virtual.0:RAID.Integrated.1-1")
+    return overlay
+
+
+def dell_fc() -> dict:
+    """An R660 (5th gen Xeon, Emerald Rapids) with an HBA355i already in HBA mode, 1 GbE on the board
+    only, and a dual-port 32G Fibre Channel HBA: its ports are NetworkAdapter ports with PortProtocol FC
+    and network device functions of type FibreChannel, never Ethernet uplinks."""
+    S, C = f"{R}/Systems/System.Embedded.1", f"{R}/Chassis/System.Embedded.1"
+    st = f"{S}/Storage/RAID.Integrated.1-1"
+    ctrl = f"{st}/Controllers/RAID.Integrated.1-1"
+    cpu = "INTEL(R) XEON(R) GOLD 6526Y"
+    proc = {"Model": cpu, "TotalCores": 16, "TotalThreads": 32,
+            "ProcessorId": {"EffectiveModel": "0xCF", "Step": "0x02"}}
+    hba = {"Name": "HBA355i Front", "Model": "HBA355i Front", "FirmwareVersion": "22.15.05.00",
+           "SupportedRAIDTypes": [],
+           "Oem": {"Dell": {"DellStorageController": {"ControllerMode": "HBA"}}}}
+    eth = f"{S}/EthernetInterfaces"
+    nic = f"{C}/NetworkAdapters/NIC.Integrated.1/Ports"
+    fc = f"{C}/NetworkAdapters/FC.Slot.3"
+    res: dict = {}
+    ports = []
+    for n in (1, 2):
+        pid = f"FC.Slot.3-{n}"
+        wwpn = f"21:00:00:24:FF:7A:1C:0{n}"
+        ports.append(f"{fc}/Ports/{pid}")
+        res[f"{fc}/Ports/{pid}"] = {
+            "@odata.id": f"{fc}/Ports/{pid}", "@odata.type": "#Port.v1_8_0.Port", "Id": pid, "Name": f"Port {pid}",
+            "PortProtocol": "FC", "PortType": "BidirectionalPort", "CurrentSpeedGbps": 32, "MaxSpeedGbps": 32,
+            "LinkStatus": "LinkUp", "LinkState": "Enabled", "Status": OK,
+            "FibreChannel": {"AssociatedWorldWideNames": [wwpn], "PortConnectionType": "ExtenderFabric",
+                             "FabricName": "10:00:00:05:1E:0F:75:A1"}}
+        res[f"{fc}/NetworkDeviceFunctions/{pid}-1"] = {
+            "@odata.id": f"{fc}/NetworkDeviceFunctions/{pid}-1",
+            "@odata.type": "#NetworkDeviceFunction.v1_9_0.NetworkDeviceFunction", "Id": f"{pid}-1",
+            "Name": f"FC function {pid}", "NetDevFuncType": "FibreChannel", "NetDevFuncCapabilities": ["FibreChannel"],
+            "Status": OK, "FibreChannel": {"PermanentWWPN": wwpn, "WWPN": wwpn},
+            "Links": {"PhysicalNetworkPortAssignment": ref(f"{fc}/Ports/{pid}")}}
+    res[f"{fc}/Ports"] = coll(f"{fc}/Ports", "PortCollection", "Ports", ports)
+    res[f"{fc}/NetworkDeviceFunctions"] = coll(
+        f"{fc}/NetworkDeviceFunctions", "NetworkDeviceFunctionCollection", "Network Device Functions",
+        [f"{fc}/NetworkDeviceFunctions/FC.Slot.3-{n}-1" for n in (1, 2)])
+    res[fc] = {"@odata.id": fc, "@odata.type": "#NetworkAdapter.v1_7_0.NetworkAdapter", "Id": "FC.Slot.3",
+               "Name": "QLogic QLE2772 32Gb 2-port FC HBA", "Model": "QLE2772", "Manufacturer": "QLogic Corp",
+               "Status": OK, "Ports": ref(f"{fc}/Ports"),
+               "NetworkDeviceFunctions": ref(f"{fc}/NetworkDeviceFunctions")}
+    res[f"{C}/NetworkAdapters"] = coll(f"{C}/NetworkAdapters", "NetworkAdapterCollection", "Network Adapters",
+                                       [f"{C}/NetworkAdapters/NIC.Integrated.1", fc])
+    one_gig = {"CurrentSpeedGbps": 1.0, "MaxSpeedGbps": 1.0}
+    return {"base": "dell-idrac9", "resources": res,
+            "delete": [f"{eth}/NIC.Slot.2-1-1", f"{eth}/NIC.Slot.2-2-1"],
+            "patch": {
+                S: {"Model": "PowerEdge R660", "ProcessorSummary": {"Model": cpu}},
+                f"{S}/Processors/CPU.Socket.1": proc, f"{S}/Processors/CPU.Socket.2": proc,
+                C: {"Model": "PowerEdge R660"},
+                eth: {"Members": [ref(f"{eth}/NIC.Integrated.1-{n}-1") for n in range(1, 5)],
+                      "Members@odata.count": 4},
+                f"{eth}/NIC.Integrated.1-1-1": {"SpeedMbps": 1000}, f"{eth}/NIC.Integrated.1-2-1": {"SpeedMbps": 1000},
+                f"{C}/NetworkAdapters/NIC.Integrated.1": {"Name": "Broadcom 5720 QP 1GbE", "Model": "BCM5720"},
+                f"{nic}/NIC.Integrated.1-1": one_gig, f"{nic}/NIC.Integrated.1-2": one_gig,
+                st: {"Name": hba["Name"]}, ctrl: hba,
+                f"{R}/UpdateService/FirmwareInventory/Installed-104-25.5.9.0001": {
+                    "Name": hba["Name"], "Version": hba["FirmwareVersion"]}}}
+
+
 if __name__ == "__main__":
     write_overlay("dell-idrac9-perc11", dell_perc11())
     write_overlay("hpe-ilo5", hpe_ilo5())
     write_overlay("hpe-ilo6", hpe_ilo6())
     write_overlay("dmtf-haswell", dmtf_haswell())
+    write_overlay("hpe-ilo7-nvme", hpe_gen12_nvme())
+    write_overlay("dell-idrac9-amd-nonraid", dell_amd_nonraid())
+    write_overlay("dell-idrac9-fc", dell_fc())
     write("dell-idrac9", dell("PERC H730P Mini", "25.5.9.0001", "PowerEdge R640",
                               "Intel(R) Xeon(R) Gold 6230 CPU @ 2.10GHz", ("0x06", "0x55", "0x07"), 12))
     write("xfusion-ibmc", xfusion())
