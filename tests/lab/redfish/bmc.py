@@ -35,6 +35,11 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+00:00")
 
 
+def iso_at(mono: float) -> str:
+    """Wall-clock ISO time of a time.monotonic() instant."""
+    return datetime.fromtimestamp(time.time() - (time.monotonic() - mono), timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
 @dataclass
 class Response:
     status: int
@@ -65,14 +70,29 @@ class Task:
     end: str | None = None
     percent: int = 0
     polls_total: int = 0
+    # Time on the BMC's clock: a task finishes `duration` seconds after `t0` whether or not anyone
+    # polls it (0: after the profile's task_seconds, or sooner after `polls_total` polls).
+    t0: float = field(default_factory=time.monotonic)
+    duration: float = 0.0
+    fetching: bool = False          # a SimpleUpdate still downloading its image (finishes only after)
+    after: str | None = None        # state once the timed part is over (Dell firmware awaiting reboot)
+    payload: dict | None = None     # DMTF Task.Payload: the request that started it
+    hidden: bool = False            # not linked in TaskService (iLO 5 < 2.30 SimpleUpdate)
 
 
 @dataclass
 class Config:
     """Knobs a test may turn through POST /_lab/config."""
     power_delay: float = 2.0        # seconds between a reset request and the new PowerState
-    task_polls: int = 3             # GETs of a task/job before it completes
+    task_polls: int = 3             # GETs of a task/job before it completes (a test's fast-forward)
     session_timeout: int = 1800     # idle seconds before a session expires
+    task_seconds: float = 5.0       # a running task/job completes this long after it started, polled or not
+    update_seconds: float = 0.0     # a firmware update takes this long on the clock, reporting progress
+    #                                 (0: like any task); realistic: the profile's minutes
+    bmc_reset_seconds: float = 0.0  # the BMC answers nothing this long after it resets (own update, Manager.Reset)
+    update_tasks: bool = True       # SimpleUpdate answers 202 + task monitor; False: 200 and no task (iLO 5 < 2.30)
+    max_sessions: int = 64          # open sessions before SessionLimitExceeded
+    realistic: bool = False         # use the profile's realistic durations for updates and BMC resets
 
 
 class BMC:
@@ -97,6 +117,7 @@ class BMC:
         self.faults: list[dict] = []
         self.generation = 0
         self._hook_queue: queue.Queue | None = None
+        self.down_until = 0.0                      # monotonic time until which the BMC answers nothing
         self.reset_state()
 
     # ------------------------------------------------------------------ state
@@ -112,12 +133,14 @@ class BMC:
             self.sessions: dict[str, Session] = {}
             self.session_ids = itertools.count(1)
             self.tasks: dict[str, Task] = {}
+            self.finishing_at = 0.0                   # when the task being finished ended (BMC clock)
             self.task_ids = itertools.count(1)
             self.next_task: dict[str, Any] = {}      # fault-injected overrides for the next task
             self.staged_firmware: list[tuple[str, str]] = []
             self.boot_count = 0
             self.boot_history: list[dict] = []
             self.hook_log: list[str] = []
+            self.down_until = 0.0
             from . import vendor_ops  # late import: vendor_ops uses BMC helpers
             vendor_ops.prepare(self)
 
@@ -243,6 +266,9 @@ class BMC:
             raise fail(400, "ActionParameterMissing", "Session create", "UserName/Password")
         if user != self.username or not secrets.compare_digest(str(pw), self.password):
             raise fail(401, "NoValidSession")
+        if len(self.sessions) >= self.config.max_sessions:
+            # DSP0266: a service may limit sessions; iDRAC9 and iLO both do (tens of sessions at most).
+            raise fail(503, "SessionLimitExceeded")
         sid = str(next(self.session_ids))
         token = secrets.token_hex(16)
         self.sessions[sid] = Session(sid, token, user, time.monotonic())
@@ -267,7 +293,8 @@ class BMC:
     # ------------------------------------------------------------------ tasks
     def start_task(self, name: str, on_complete: Callable[[], list[dict]] | None, *,
                    scheduled: bool = False, job_type: str = "Unknown",
-                   target: str | None = None) -> Task:
+                   target: str | None = None, duration: float = 0.0, fetching: bool = False,
+                   payload: dict | None = None, hidden: bool = False) -> Task:
         polls = int(self.next_task.pop("polls", self.config.task_polls))
         fail_message = self.next_task.pop("fail", None)
         if self.profile.dell_jobs:
@@ -276,14 +303,45 @@ class BMC:
             tid = str(next(self.task_ids))
         task = Task(tid, name, polls, on_complete, fail_message,
                     state="Scheduled" if scheduled else "Running", job_type=job_type, target=target,
-                    polls_total=polls)
+                    polls_total=polls, duration=duration, fetching=fetching, payload=payload, hidden=hidden)
         self.tasks[tid] = task
-        self.add_member("/redfish/v1/TaskService/Tasks", self.task_path(task))
+        if not hidden:
+            self.add_member("/redfish/v1/TaskService/Tasks", self.task_path(task))
         if self.profile.dell_jobs:
             self.add_member(f"{self.profile.manager}/Jobs", self.job_path(task))
-        if polls <= 0 and not scheduled:
+        if polls <= 0 and not scheduled and not duration and not fetching:
             self.finish_task(task)
         return task
+
+    def advance(self) -> None:
+        """Let the BMC's clock run: tasks finish on time whether or not anyone polled them.
+
+        Called (under the lock) before every request is answered, so what a client sees is what a
+        BMC working in the background would show; a finish is dated when it happened, not when seen."""
+        now = time.monotonic()
+        for task in list(self.tasks.values()):
+            if task.state != "Running" or task.fetching:
+                continue
+            limit = task.duration or self.config.task_seconds
+            if task.duration:
+                task.percent = max(task.percent, min(99, int(100 * (now - task.t0) / task.duration)))
+            if limit and now - task.t0 >= limit:
+                self.finish_task(task, at=task.t0 + limit)
+
+    def go_down(self, seconds: float, since: float | None = None) -> None:
+        """The BMC restarts: nothing answers for `seconds` (from `since`), every session is gone."""
+        if seconds > 0:
+            self.down_until = max(self.down_until, (since or time.monotonic()) + seconds)
+        self.expire_sessions()
+
+    def update_seconds(self) -> float:
+        return self.profile.update_seconds if self.config.realistic else self.config.update_seconds
+
+    def bmc_reset_seconds(self) -> float:
+        return self.profile.bmc_reset_seconds if self.config.realistic else self.config.bmc_reset_seconds
+
+    def is_down(self) -> bool:
+        return time.monotonic() < self.down_until
 
     def task_path(self, task: Task) -> str:
         return f"/redfish/v1/TaskService/Tasks/{task.id}"
@@ -301,7 +359,8 @@ class BMC:
         return Response(202, self.render_task(task), headers)
 
     def poll_task(self, task: Task) -> None:
-        if task.state != "Running":
+        """A GET of the task: fast-forwards tasks without a duration of their own (tests' task_polls)."""
+        if task.state != "Running" or task.duration or task.fetching:
             return
         task.polls_left -= 1
         done = task.polls_total - task.polls_left
@@ -309,12 +368,13 @@ class BMC:
         if task.polls_left <= 0:
             self.finish_task(task)
 
-    def finish_task(self, task: Task) -> None:
-        task.end = now_iso()
+    def finish_task(self, task: Task, at: float | None = None) -> None:
+        task.end = now_iso() if at is None else iso_at(at)
+        self.finishing_at = time.monotonic() if at is None else at
         if task.fail_message:
             task.state = "Exception"
             task.messages.append({"MessageId": "Base.1.12.GeneralError", "Message": task.fail_message,
-                                  "Severity": "Critical", "MessageArgs": []})
+                                  "Severity": "Critical", "MessageArgs": [task.fail_message]})
             return
         try:
             extra = task.on_complete() if task.on_complete else []
@@ -322,10 +382,12 @@ class BMC:
             task.state = "Exception"
             task.messages.extend(exc.messages)
             return
-        task.state = "Completed"
+        task.state = task.after or "Completed"
+        task.after = None
         task.percent = 100
         task.messages.extend(extra or [])
-        task.messages.append(base_message("Success", severity="OK"))
+        if task.state == "Completed":
+            task.messages.append(base_message("Success", severity="OK"))
 
     def busy_job(self, target: str | None = None) -> Task | None:
         for task in self.tasks.values():
@@ -351,10 +413,13 @@ class BMC:
             "PercentComplete": task.percent, "StartTime": task.start,
             **({"EndTime": task.end} if task.end else {}),
             "TaskMonitor": self.monitor_path(task), "Messages": task.messages,
+            **({"Payload": task.payload} if task.payload else {}),
         }
 
     def render_job(self, task: Task) -> dict:
         state = {"Exception": "Failed"}.get(task.state, task.state)
+        if task.state == "Running" and task.job_type == "FirmwareUpdate" and (task.fetching or task.after == "Scheduled"):
+            state = "Downloading"   # an update for the next reboot downloads and verifies, then waits Scheduled
         last = task.messages[-2] if len(task.messages) > 1 and task.state == "Completed" else (
             task.messages[-1] if task.messages else None)
         message = {"Completed": "Job completed successfully.",
@@ -465,6 +530,7 @@ class BMC:
     # -------------------------------------------------------------- lab state
     def lab_state(self) -> dict:
         from . import vendor_ops
+        self.advance()
         return {
             "name": self.name, "vendor": self.profile.vendor, "model": self.profile.model,
             "template": self.profile.key, "serial": self.serial, "port": self.port,
@@ -475,7 +541,7 @@ class BMC:
             "sessions": len(self.sessions),
             "pending": dict(self.pending),
             "staged_firmware": self.staged_firmware,
-            "tasks": {t.id: {"name": t.name, "state": t.state, "polls_left": t.polls_left}
+            "tasks": {t.id: {"name": t.name, "state": t.state, "polls_left": t.polls_left, "percent": t.percent}
                       for t in self.tasks.values()},
             "firmware": vendor_ops.firmware_versions(self),
             "faults": self.faults, "hook_log": self.hook_log[-20:],

@@ -26,6 +26,9 @@ _BASE_MESSAGES = {
     "MalformedJSON": "The request body submitted was malformed JSON and could not be parsed by the receiving service.",
     "ResetRequired": "In order to complete the operation, a component reset is required with the Reset action URI '%1' and ResetType '%2'.",
     "Success": "The request completed successfully.",
+    "SessionLimitExceeded": ("The session establishment failed due to the number of simultaneous sessions exceeding "
+                             "the limit of the implementation."),
+    "PropertyValueOutOfRange": "The value '%1' for the property %2 is not in the supported range of acceptable values.",
     "GeneralError": ("A general error has occurred.  See Resolution for information on how to resolve the error, "
                      "or @Message.ExtendedInfo if Resolution is not provided."),
 }

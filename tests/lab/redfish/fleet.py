@@ -50,9 +50,11 @@ def main() -> None:
     ap.add_argument("--key", required=True)
     ap.add_argument("--ready-file", required=True, help="written (JSON) once every port listens")
     ap.add_argument("--power-delay", type=float, default=float(os.environ.get("REFORGE_LAB_POWER_DELAY", "2.0")))
+    ap.add_argument("--realistic", action="store_true", default=os.environ.get("REFORGE_LAB_REALISTIC") == "1",
+                    help="firmware updates and BMC resets take the profiles' real minutes")
     args = ap.parse_args()
     start = time.monotonic()
-    bmcs = build(args.count, args.base_port, Config(power_delay=args.power_delay))
+    bmcs = build(args.count, args.base_port, Config(power_delay=args.power_delay, realistic=args.realistic))
     fleet = Fleet(bmcs, args.cert, args.key).start()
     ready = Path(args.ready_file)
     tmp = ready.with_suffix(".tmp")

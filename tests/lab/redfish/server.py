@@ -19,7 +19,7 @@ from .bmc import BMC, UNAUTHENTICATED, Response
 from .errors import RedfishError, fail
 from .tree import norm
 
-FAULT_KINDS = {"status", "delay", "drop", "expire_sessions", "task_fail", "task_polls", "precondition"}
+FAULT_KINDS = {"status", "delay", "drop", "expire_sessions", "task_fail", "task_polls", "precondition", "silence"}
 
 
 class _Drop(Exception):
@@ -29,6 +29,7 @@ class _Drop(Exception):
 def dispatch(bmc: BMC, method: str, raw_path: str, headers: dict[str, str], raw: bytes) -> Response:
     path = bmc.profile.dealias(raw_path.split("?", 1)[0])
     key = norm(path)
+    bmc.advance()
     if key == "/redfish":
         return Response(200, {"v1": "/redfish/v1/"})
     body: Any = None
@@ -50,6 +51,10 @@ def dispatch(bmc: BMC, method: str, raw_path: str, headers: dict[str, str], raw:
             owner = re.split(r"/actions/", path.rstrip("/"), maxsplit=1, flags=re.I)[0]
             return vendor_ops.action(bmc, owner, key, body or {})
         return vendor_ops.post_collection(bmc, key, body, ctype, raw)
+    if method == "DELETE":
+        task = _task_at(bmc, key)
+        if task is not None:
+            return vendor_ops.delete_task(bmc, key, task)
     resource = bmc.get(key)
     if resource is None:
         raise fail(404, "ResourceNotFound", "Resource", path)
@@ -80,23 +85,37 @@ def _precondition(bmc: BMC, resource: dict, headers: dict[str, str]) -> None:
         raise fail(412, "PreconditionFailed")
 
 
-def _get(bmc: BMC, key: str, headers: dict[str, str]) -> Response:
-    tasks_prefix = "/redfish/v1/taskservice/tasks/"
-    monitor_prefix = "/redfish/v1/taskservice/taskmonitors/"
-    jobs_prefix = norm(bmc.profile.manager) + "/jobs/"
-    for prefix in (tasks_prefix, monitor_prefix, jobs_prefix):
+def _task_prefixes(bmc: BMC) -> tuple[str, str, str]:
+    return ("/redfish/v1/taskservice/tasks/", "/redfish/v1/taskservice/taskmonitors/",
+            norm(bmc.profile.manager) + "/jobs/")
+
+
+def _task_at(bmc: BMC, key: str) -> tuple[str, Any] | None:
+    """(prefix, task) when `key` is a task, task monitor or Dell job URI of a live task."""
+    for prefix in _task_prefixes(bmc):
         if key.startswith(prefix):
             tid = key[len(prefix):]
             task = next((t for t in bmc.tasks.values() if t.id.lower() == tid), None)
-            if task is None:
-                break
-            bmc.poll_task(task)
-            if prefix == jobs_prefix:
-                return Response(200, bmc.render_job(task))
-            body = bmc.render_task(task)
-            running = task.state in ("Running", "Scheduled")
-            status = 202 if prefix == monitor_prefix and running else 200
-            return Response(status, body, {"Location": bmc.monitor_path(task)} if status == 202 else {})
+            # a task the service never linked (iLO 5 < 2.30 SimpleUpdate) has no URI either
+            if task is not None and not (task.hidden and prefix != _task_prefixes(bmc)[2]):
+                return prefix, task
+    return None
+
+
+def _get(bmc: BMC, key: str, headers: dict[str, str]) -> Response:
+    found = _task_at(bmc, key)
+    if found is not None:
+        prefix, task = found
+        _tasks, monitor_prefix, jobs_prefix = _task_prefixes(bmc)
+        bmc.poll_task(task)
+        if prefix == jobs_prefix:
+            return Response(200, bmc.render_job(task))
+        body = bmc.render_task(task)
+        running = task.state in ("Running", "Scheduled")
+        status = 202 if prefix == monitor_prefix and running else 200
+        return Response(status, body, {"Location": bmc.monitor_path(task)} if status == 202 else {})
+    if key == "/redfish/v1/updateservice":
+        vendor_ops.update_service_state(bmc)
     if key == "/redfish/v1/$metadata":
         return _metadata(bmc)
     resp = _resource_response(bmc, key, 200)
@@ -241,7 +260,14 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(lab_api(bmc, method, path, raw))
             return
         with bmc.lock:
-            fault = _take_fault(bmc, method, path)
+            bmc.advance()       # work finished meanwhile (an update that restarts the BMC) shows first
+            down = bmc.is_down()
+            fault = None if down else _take_fault(bmc, method, path)
+        if down:
+            # Restarting (or silent): the connection closes with no answer at all.
+            self.close_connection = True
+            self._log(bmc, method, path, 0, start, headers, "down")
+            return
         try:
             resp = self._faulted(bmc, fault, method, path, headers, raw)
         except _Drop:
@@ -250,6 +276,11 @@ class Handler(BaseHTTPRequestHandler):
             return
         self._log(bmc, method, path, resp.status, start, headers, fault["kind"] if fault else None)
         self._send(resp)
+        if fault and fault["kind"] == "silence":
+            # The write landed and was answered; then the BMC stops answering (hung, cabled off).
+            with bmc.lock:
+                bmc.down_until = max(bmc.down_until, time.monotonic() + float(fault.get("seconds", 600)))
+            self.close_connection = True
 
     def _faulted(self, bmc: BMC, fault: dict | None, method: str, path: str,
                  headers: dict[str, str], raw: bytes) -> Response:

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import ssl
+import threading
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -260,6 +261,11 @@ def patch(bmc: "BMC", key: str, body: dict, patch_body: dict) -> "Response | Non
             if prop not in writable or (prop == "AutoVolumeCreate" and "AutoVolumeCreate@Redfish.AllowableValues" not in body):
                 raise fail(400, "PropertyNotWritable", prop)
     _check_allowable(body, patch_body, "")
+    if rtype == "SessionService" and "SessionTimeout" in patch_body:
+        value = patch_body["SessionTimeout"]
+        # SessionService schema: minimum 30, maximum 86400 seconds
+        if not isinstance(value, int) or isinstance(value, bool) or not 30 <= value <= 86400:
+            raise fail(400, "PropertyValueOutOfRange", value, "SessionTimeout")
     merge_patch(body, patch_body)
     if rtype == "SessionService" and "SessionTimeout" in patch_body:
         bmc.config.session_timeout = int(patch_body["SessionTimeout"])
@@ -346,19 +352,6 @@ def delete(bmc: "BMC", key: str, body: dict) -> "Response":
     if rtype == "Session":
         bmc._drop_session(body.get("Id", key.rsplit("/", 1)[-1]))
         return Response(204)
-    if rtype == "DellJob" or (bmc.profile.dell_jobs and "/jobs/" in key):
-        task = bmc.tasks.get(body.get("Id", ""))
-        if task is None:
-            raise fail(404, "ResourceNotFound", "DellJob", key)
-        if task.state == "Running":
-            raise fail(400, "ResourceInUse")
-        if task.state == "Scheduled" and task.target:
-            bmc.pending.pop(task.target, None)
-            bmc.res.pop(task.target, None)
-        del bmc.tasks[task.id]
-        bmc.remove_member(f"{bmc.profile.manager}/Jobs", bmc.job_path(task))
-        bmc.remove_member("/redfish/v1/TaskService/Tasks", bmc.task_path(task))
-        return Response(200, {"@Message.ExtendedInfo": [base_message("Success", severity="OK")]})
     if rtype == "Volume":
         storage = key.rsplit("/volumes/", 1)[0]
         # iLO 5 manages logical drives through SmartStorageConfig; its DMTF view is read-only.
@@ -378,6 +371,32 @@ def delete(bmc: "BMC", key: str, body: dict) -> "Response":
         remove()
         return Response(204)
     raise fail(405, "OperationNotAllowed", headers={"Allow": "GET"})
+
+
+def delete_task(bmc: "BMC", key: str, found: tuple[str, Any]) -> "Response":
+    """DELETE of a task or job. iDRAC deletes a job from its queue (Jobs/JID_...; a running one is
+    refused) and the staged values of a configuration job go with it; its TaskService entries are
+    read-only views of the jobs. Elsewhere a DMTF task can be deleted once it has ended."""
+    from .bmc import Response
+    prefix, task = found
+    jobs = norm(bmc.profile.manager) + "/jobs/"
+    if bmc.profile.dell_jobs and prefix != jobs:
+        raise fail(405, "OperationNotAllowed", headers={"Allow": "GET"})
+    if task.state == "Running":
+        # (the iDRAC's own message id for this refusal is not public: Base.ResourceInUse with the reason)
+        err = fail(400 if bmc.profile.dell_jobs else 409, "ResourceInUse")
+        err.messages[0]["Message"] += f" Job {task.id} is running and cannot be deleted until it ends."
+        raise err
+    if task.state == "Scheduled" and task.target:
+        bmc.pending.pop(task.target, None)
+        bmc.res.pop(task.target, None)
+    del bmc.tasks[task.id]
+    if bmc.profile.dell_jobs:
+        bmc.remove_member(f"{bmc.profile.manager}/Jobs", bmc.job_path(task))
+    bmc.remove_member("/redfish/v1/TaskService/Tasks", bmc.task_path(task))
+    if bmc.profile.dell_jobs:
+        return Response(200, {"@Message.ExtendedInfo": [base_message("Success", severity="OK")]})
+    return Response(204)
 
 
 def put(bmc: "BMC", key: str, body: dict, new: dict) -> "Response":
@@ -416,7 +435,7 @@ def action(bmc: "BMC", owner: str, key: str, params: dict) -> "Response":
         bmc.reset(params["ResetType"])
         return Response(204)
     if short == "Reset" and _type(body) == "Manager":
-        bmc.expire_sessions()
+        bmc.go_down(bmc.bmc_reset_seconds())   # the BMC reboots: gone for a while, sessions lost
         return Response(204)
     if short == "InsertMedia":
         return _insert_media(bmc, body, params)
@@ -559,7 +578,42 @@ def _resolve_component(bmc: "BMC", component: str, targets: list[str]) -> str | 
 
 
 def start_update(bmc: "BMC", name: str, data: bytes | None, targets: list[str], apply_time: str | None,
-                 transfer_error: str | None = None) -> "Response":
+                 transfer_error: str | None = None, payload: dict | None = None,
+                 fetch_uri: str | None = None) -> "Response":
+    """Accept an update at once; the image is checked (and, for a SimpleUpdate, fetched in the
+    background) and flashed over the profile's update time, the target reading Updating meanwhile."""
+    from .bmc import Response
+    hidden = not bmc.config.update_tasks and not bmc.profile.dell_jobs
+    task = bmc.start_task(f"Firmware Update: {name}", None, job_type="FirmwareUpdate", duration=bmc.update_seconds(),
+                          fetching=True, payload=payload, hidden=hidden)
+    if fetch_uri is not None and not fetch_uri.startswith(("http://", "https://")):
+        # file:// (the lab's stand-in for a share the BMC mounts) is read at once
+        try:
+            name, data = fetch_image(fetch_uri)
+        except OSError as exc:
+            transfer_error = str(exc)
+        fetch_uri = None
+    if fetch_uri is None:
+        _resolve_update(bmc, task, name, data, targets, apply_time, transfer_error)
+    else:
+        def fetch() -> None:
+            # A BMC downloads while it goes on answering: no lock is held for the transfer.
+            try:
+                fetched, image, error = *fetch_image(fetch_uri), None
+            except OSError as exc:
+                fetched, image, error = name, None, str(exc)
+            with bmc.lock:
+                if bmc.tasks.get(task.id) is task:
+                    _resolve_update(bmc, task, fetched, image, targets, apply_time, error)
+        threading.Thread(target=fetch, daemon=True).start()
+    if hidden:   # iLO 5 before 2.30: "200 OK" and nothing to follow but Oem.Hpe.State
+        return Response(200, {"error": {"code": "iLO.0.10.ExtendedInfo", "message": "See @Message.ExtendedInfo",
+                                        "@Message.ExtendedInfo": [base_message("Success", severity="OK")]}})
+    return bmc.task_response(task)
+
+
+def _resolve_update(bmc: "BMC", task: Any, name: str, data: bytes | None, targets: list[str],
+                    apply_time: str | None, transfer_error: str | None) -> None:
     try:
         if transfer_error:
             raise OSError(transfer_error)
@@ -573,22 +627,59 @@ def start_update(bmc: "BMC", name: str, data: bytes | None, targets: list[str], 
         inv, version, problem = None, "", _update_message("VerificationFailed", name, bmc.name)
     p = bmc.profile
     needs_reset = inv is not None and (apply_time == "OnReset" or norm(inv) not in {norm(i) for i in p.firmware_immediate})
+    target = bmc.get(inv) if inv else None
+    if target is not None and not (p.dell_jobs and needs_reset):
+        target.setdefault("Status", {})["State"] = "Updating"
 
     def complete() -> list[dict]:
+        if target is not None:
+            target.setdefault("Status", {})["State"] = "Enabled"
         if problem:
             raise RedfishError(400, [problem])
         if needs_reset and not p.dell_jobs:
             bmc.staged_firmware.append((inv, version))
             return [_update_message("AwaitingActivation", name, inv),
                     base_message("ResetRequired", f"{p.system}/Actions/ComputerSystem.Reset", "ForceRestart", severity="OK")]
-        body = bmc.get(inv)
-        body["Version"] = version
+        target["Version"] = version
         if p.bmc_firmware and norm(inv) == norm(p.bmc_firmware):
-            bmc.expire_sessions()   # the BMC restarts into the new firmware: every session dies
+            # the BMC restarts into the new firmware: gone for a while, every session dies
+            bmc.go_down(bmc.bmc_reset_seconds(), since=bmc.finishing_at)
         return [_update_message("UpdateSuccessful", inv, name)]
-    task = bmc.start_task(f"Firmware Update: {name}", complete,
-                          scheduled=bool(p.dell_jobs and needs_reset and not problem), job_type="FirmwareUpdate")
-    return bmc.task_response(task)
+    task.on_complete = complete
+    task.fetching = False
+    if p.dell_jobs and needs_reset and not problem:
+        # iDRAC: the package downloads (the job's timed part), then the job waits Scheduled for a reboot
+        if task.duration:
+            task.after = "Scheduled"
+        else:
+            task.state = "Scheduled"
+    elif not task.duration and task.polls_total <= 0:
+        bmc.finish_task(task)
+
+
+def update_service_state(bmc: "BMC") -> None:
+    """iLO's progress of the last update in UpdateService.Oem.Hpe (State, FlashProgressPercent, Result):
+    the only progress iLO gives (its task monitor carries no percentage, iLO 5 < 2.30 has no task)."""
+    if bmc.profile.vendor != "hpe":
+        return
+    body = bmc.get("/redfish/v1/UpdateService")
+    updates = [t for t in bmc.tasks.values() if t.job_type == "FirmwareUpdate"]
+    hpe = body.setdefault("Oem", {}).setdefault("Hpe", {})
+    if not updates:
+        hpe.update({"State": "Idle", "FlashProgressPercent": 0})
+        return
+    last = updates[-1]
+    if last.state == "Running":
+        state = "Verifying" if last.fetching or last.percent < 20 else "Writing"
+        hpe.update({"State": state, "FlashProgressPercent": last.percent})
+    elif last.state == "Exception":
+        failure = next((m for m in reversed(last.messages) if m.get("Severity") == "Critical"), {})
+        hpe.update({"State": "Error", "FlashProgressPercent": last.percent,
+                    "Result": {"MessageId": failure.get("MessageId", "iLO.2.15.UpdateFailed"),
+                               "MessageArgs": failure.get("MessageArgs") or [failure.get("Message", "")]}})
+    else:
+        hpe.update({"State": "Complete", "FlashProgressPercent": 100,
+                    "Result": {"MessageId": "iLO.2.15.Success", "MessageArgs": []}})
 
 
 def simple_update(bmc: "BMC", params: dict) -> "Response":
@@ -598,13 +689,11 @@ def simple_update(bmc: "BMC", params: dict) -> "Response":
     proto = params.get("TransferProtocol")
     if proto and "://" not in uri:
         uri = f"{proto.lower()}://{uri}"
-    try:
-        name, data = fetch_image(uri)
-        error = None
-    except OSError as exc:
-        name, data, error = uri.rsplit("/", 1)[-1], None, str(exc)
-    return start_update(bmc, name, data, params.get("Targets") or [],
-                        params.get("@Redfish.OperationApplyTime"), error)
+    payload = {"HttpOperation": "POST", "TargetUri": "/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate",
+               "JsonBody": json.dumps(params), "HttpHeaders": []}
+    name = urllib.parse.unquote(urllib.parse.urlparse(uri).path.rstrip("/").rsplit("/", 1)[-1])
+    return start_update(bmc, name, None, params.get("Targets") or [], params.get("@Redfish.OperationApplyTime"),
+                        payload=payload, fetch_uri=uri)
 
 
 def multipart_update(bmc: "BMC", content_type: str, raw: bytes) -> "Response":
