@@ -30,6 +30,7 @@ options:
     description:
       - Verify the BMC's TLS certificate. On by default; turn it off only in a lab.
       - Without O(ca_path) the system's CA bundle is used.
+      - If not set, E(REDFISH_VALIDATE_CERTS) is used.
     type: bool
     default: true
   ca_path:
@@ -40,6 +41,7 @@ options:
   timeout:
     description:
       - Seconds to wait for each HTTP answer.
+      - If not set, E(REDFISH_TIMEOUT) is used.
     type: int
     default: 30
   auth:
@@ -47,6 +49,7 @@ options:
       - V(session) creates a Redfish session (and always deletes it at the end);
         falls back to Basic authentication when the service has no session service.
       - V(basic) sends Basic authentication on every request.
+      - If not set, E(REDFISH_AUTH) is used.
     type: str
     choices: [session, basic]
     default: session
@@ -54,11 +57,13 @@ options:
     description:
       - How many times a request is retried when the BMC is unreachable or busy
         (HTTP 429/503, Dell RAC0679), with exponential backoff and jitter, honouring C(Retry-After).
+      - If not set, E(REDFISH_RETRIES) is used.
     type: int
     default: 5
   task_timeout:
     description:
       - Seconds to wait for a BMC task or job (firmware update, controller job) to finish.
+      - If not set, E(REDFISH_TASK_TIMEOUT) is used.
     type: int
     default: 1800
 requirements:

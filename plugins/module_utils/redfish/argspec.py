@@ -14,12 +14,12 @@ def redfish_argument_spec():
         endpoint=dict(type="str", required=True, aliases=["baseuri"], fallback=(env_fallback, ["REDFISH_ENDPOINT"])),
         username=dict(type="str", aliases=["user"], fallback=(env_fallback, ["REDFISH_USERNAME"])),
         password=dict(type="str", no_log=True, fallback=(env_fallback, ["REDFISH_PASSWORD"])),
-        validate_certs=dict(type="bool", default=True),
+        validate_certs=dict(type="bool", default=True, fallback=(env_fallback, ["REDFISH_VALIDATE_CERTS"])),
         ca_path=dict(type="path", fallback=(env_fallback, ["REDFISH_CA_PATH"])),
-        timeout=dict(type="int", default=30),
-        auth=dict(type="str", default="session", choices=["session", "basic"]),
-        retries=dict(type="int", default=5),
-        task_timeout=dict(type="int", default=1800),
+        timeout=dict(type="int", default=30, fallback=(env_fallback, ["REDFISH_TIMEOUT"])),
+        auth=dict(type="str", default="session", choices=["session", "basic"], fallback=(env_fallback, ["REDFISH_AUTH"])),
+        retries=dict(type="int", default=5, fallback=(env_fallback, ["REDFISH_RETRIES"])),
+        task_timeout=dict(type="int", default=1800, fallback=(env_fallback, ["REDFISH_TASK_TIMEOUT"])),
     )
 
 
