@@ -82,8 +82,20 @@ vendor:
 '''
 
 from ansible_collections.reforge.hci.plugins.module_utils.redfish.module import RedfishModule, change_result
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.writes import run_steps
 
 SAME = {"jbod": "nonraid"}
+
+
+def controller_now(bmc, storage):
+    """The controller's state read back now, as a sentence for a failure message."""
+    for facts in bmc.storage_facts():
+        if facts["uri"] == storage.get("@odata.id"):
+            return "%s is in mode %s, %s pending, with %d volume(s) left%s" % (
+                facts.get("model") or facts.get("id"), facts["mode"], facts["pending_mode"] or "nothing",
+                len(facts["volumes"]), (" (%s)" % ", ".join(str(v["id"]) for v in facts["volumes"]))
+                if facts["volumes"] else "")
+    return "the controller is no longer listed"
 
 
 def set_mode(bmc, params, check_mode):
@@ -96,8 +108,8 @@ def set_mode(bmc, params, check_mode):
                              reboot_required=SAME.get(effective, effective) != SAME.get(current, current)
                              if pending else False)
     if not check_mode:
-        for step in steps:
-            step()
+        # A failure after volumes were deleted says so first, with the controller's state now.
+        run_steps(steps, lambda: controller_now(bmc, storage))
         storage, ctrl = bmc.find_storage(params["controller"])
         facts = [s for s in bmc.storage_facts() if s["uri"] == storage.get("@odata.id")]
         now, pending = (facts[0]["mode"], facts[0]["pending_mode"]) if facts else (current, params["mode"])

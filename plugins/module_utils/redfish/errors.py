@@ -31,6 +31,18 @@ class RedfishTLSError(RedfishConnectionError):
     """The BMC's certificate could not be verified."""
 
 
+class RedfishEndpointError(RedfishConnectionError):
+    """The endpoint is wrong, not the network: nothing listens on the port (at first contact), the URL's
+    scheme is not http/https, the host name does not resolve, or the port speaks the other protocol
+    (plain HTTP on a TLS port, TLS on a plain-HTTP port). Never retried."""
+
+
+class RedfishWriteUncertain(RedfishConnectionError):
+    """A write reached the network but its answer was lost (read timeout, connection reset after sending,
+    502/504 from a proxy): it may have taken effect. It is never sent again blindly; the operation reads
+    the state back and decides (see ``writes.settle_write``)."""
+
+
 class RedfishTimeoutError(RedfishError):
     """A request or a long-running task/job did not finish in time."""
 

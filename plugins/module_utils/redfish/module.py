@@ -6,6 +6,8 @@ typed Redfish errors become ``fail_json``."""
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
+import traceback
+
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.reforge.hci.plugins.module_utils.redfish.argspec import redfish_argument_spec
@@ -50,13 +52,45 @@ class RedfishModule(object):
             with client:
                 result = fn(BMC(client, poller=self.poller()))
         except RedfishError as exc:
-            self.module.fail_json(msg=exc.message, endpoint=client.endpoint, writes=len(client.writes), **exc.to_dict())
+            self.fail(client, exc.message, exc.to_dict())
+        except Exception as exc:  # noqa: BLE001 - a bug must still report the writes it may have left behind
+            self.fail(client, "internal error: %s: %s" % (type(exc).__name__, exc),
+                      dict(error_class=type(exc).__name__, exception=traceback.format_exc()))
+        for warning in client.warnings:
+            self.module.warn(warning)
         if not self.module._diff:
             result.pop("diff", None)
         if client.relogins:
             # Worth knowing: the BMC dropped our session (reset during an update, timeout).
             result["session_relogins"] = client.relogins
         self.module.exit_json(**result)
+
+    def fail(self, client, msg, details):
+        """fail_json with every write that may have reached the BMC, acknowledged or not."""
+        writes = [describe_write(w) for w in client.writes_sent()]
+        if writes:
+            shown = "; ".join("%(method)s %(uri)s: %(outcome)s" % w for w in writes[-5:])
+            msg = "%s (%d write(s) may have reached the BMC%s: %s)" % (
+                msg, len(writes), ", the last 5" if len(writes) > 5 else "", shown)
+        for warning in client.warnings:
+            self.module.warn(warning)
+        self.module.fail_json(msg=msg, endpoint=client.endpoint, writes=writes, writes_count=len(writes), **details)
+
+
+OUTCOMES = dict(acknowledged="acknowledged (HTTP %s)", rejected="rejected (HTTP %s)",
+                lost="answer lost: may have landed", sending="sent, no answer yet: may have landed")
+READ_BACK = dict(landed="read back: it landed", absent="read back: it did not land",
+                 unknown="read back: cannot tell")
+
+
+def describe_write(record):
+    """A write record as the failure result shows it: method, uri, outcome (and what reading back found)."""
+    outcome = OUTCOMES.get(record["outcome"], record["outcome"])
+    if "%s" in outcome:
+        outcome = outcome % record.get("status")
+    if record.get("read_back"):
+        outcome += ", " + READ_BACK.get(record["read_back"], record["read_back"])
+    return dict(method=record["method"], uri=record["uri"], outcome=outcome, status=record.get("status"))
 
 
 def change_result(before, after, **extra):

@@ -22,6 +22,11 @@ from .tree import norm
 FAULT_KINDS = {"status", "delay", "drop", "expire_sessions", "task_fail", "task_polls", "precondition", "silence"}
 
 
+# Faults on the answer (issue 12): the request is served, then its answer is lost or altered.
+ANSWER_FAULTS = {"lose_answer", "session_no_location", "extended_error"}
+FAULT_KINDS = FAULT_KINDS | ANSWER_FAULTS
+
+
 class _Drop(Exception):
     """Close the connection without an answer (fault 'drop')."""
 
@@ -200,6 +205,36 @@ def _take_fault(bmc: BMC, method: str, path: str) -> dict | None:
     return None
 
 
+def _answer_fault(serve, fault: dict) -> Response:
+    """Serve the request (`serve()`), then lose or alter its answer.
+
+    lose_answer: the write is applied, then the connection closes without an answer (after `seconds`,
+    to stall past the client's timeout), or a gateway answers `status` (502/504) instead of the BMC.
+    session_no_location: a session answer without `Location` (`body_id: false` drops `@odata.id` too).
+    extended_error: answer `status` with an iLO-style body: a generic `error.message`, the real text
+    (`message`, optional) and `message_id` only in `@Message.ExtendedInfo`; nothing is applied."""
+    kind = fault["kind"]
+    if kind == "extended_error":
+        info = {"MessageId": fault.get("message_id", "Base.1.4.PropertyValueNotInList"),
+                "MessageArgs": fault.get("args", [])}
+        if fault.get("message"):
+            info["Message"] = fault["message"]
+        return Response(int(fault.get("status", 400)), {"error": {
+            "code": "iLO.0.10.ExtendedInfo", "message": "See @Message.ExtendedInfo for more information.",
+            "@Message.ExtendedInfo": [info]}})
+    resp = serve()
+    if kind == "session_no_location":
+        resp.headers.pop("Location", None)
+        if fault.get("body_id") is False and isinstance(resp.body, dict):
+            resp.body = {k: v for k, v in resp.body.items() if k != "@odata.id"}
+        return resp
+    if fault.get("status"):
+        return Response(int(fault["status"]), f"<html><body>{fault['status']} Gateway error</body></html>".encode(),
+                        {"Content-Type": "text/html"})
+    time.sleep(float(fault.get("seconds", 0)))
+    raise _Drop()
+
+
 # ------------------------------------------------------------ HTTP layer
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -285,6 +320,8 @@ class Handler(BaseHTTPRequestHandler):
     def _faulted(self, bmc: BMC, fault: dict | None, method: str, path: str,
                  headers: dict[str, str], raw: bytes) -> Response:
         kind = fault["kind"] if fault else None
+        if kind in ANSWER_FAULTS:
+            return _answer_fault(lambda: self._faulted(bmc, None, method, path, headers, raw), fault)
         if kind == "drop":
             raise _Drop()
         if kind == "delay":

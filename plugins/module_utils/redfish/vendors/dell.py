@@ -147,6 +147,11 @@ class DellAdapter(GenericAdapter):
             return wait_task(self.client, location, component, self.poller)
         return resp.body
 
+    def task_uris(self):
+        # iDRAC's work (configuration, volume deletes, firmware) is in its job queue.
+        jobs = self.client.try_get("%s/Jobs" % odata_id(self.manager))
+        return [odata_id(m) for m in (jobs or {}).get("Members", [])]
+
     def scheduled_jobs(self, job_type=None):
         """iDRAC jobs waiting for the next host reset (BIOS, RAID and firmware work is staged as jobs)."""
         jobs = self.client.members("%s/Jobs" % odata_id(self.manager), optional=True)

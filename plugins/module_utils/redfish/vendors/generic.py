@@ -15,9 +15,15 @@ import json
 from ansible_collections.reforge.hci.plugins.module_utils.redfish.errors import (
     RedfishDataLossRefused, RedfishError, RedfishNotFound, RedfishUnsupported,
 )
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.client import Response
 from ansible_collections.reforge.hci.plugins.module_utils.redfish.tasks import Poller, wait_task
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.writes import (
+    ABSENT, LANDED, UNKNOWN, Step, settle_write,
+)
 
 CONTROLLER_MODES = ("raid", "hba", "jbod", "nonraid")
+# Modes that mean the same to the OS (every drive presented raw).
+SAME_MODE = {"jbod": "nonraid"}
 
 # Virtualization-host BIOS profile: feature -> candidate (attribute, desired value) pairs.
 # The first attribute present on the BMC wins; vendor adapters put their own names first.
@@ -248,8 +254,20 @@ class GenericAdapter(object):
                     "switching %s to %s would destroy %d volume(s) (%s); set allow_data_loss: true to proceed"
                     % (ctrl.get("Model"), mode, len(doomed), ", ".join(v.get("Id") for v in doomed)))
             steps.extend(self.delete_volume_steps(doomed))
-        steps.extend(self.mode_steps(storage, ctrl, mode))
+        steps.extend(self.settled_mode_steps(storage, ctrl, mode, self.mode_steps(storage, ctrl, mode)))
         return current, pending, steps
+
+    def settled_mode_steps(self, storage, ctrl, mode, steps):
+        """Mode-switch steps that, after a lost answer, read the controller's current and pending mode back."""
+        def reached():
+            for facts in self.storage_facts():
+                if facts["uri"] == odata_id(storage):
+                    have = set(SAME_MODE.get(m, m) for m in (facts["mode"], facts["pending_mode"]) if m)
+                    return (LANDED, {}) if SAME_MODE.get(mode, mode) in have else (ABSENT, None)
+            return UNKNOWN, "the controller is no longer listed"
+        what = "switching %s to %s" % (ctrl.get("Model") or ctrl.get("Id") or "the controller", mode)
+        return [Step(lambda s=s: self.settled(s, reached, what, tasks=True), what) for s in steps]
+
 
     def unsupported_mode(self, ctrl, mode, supported):
         return RedfishUnsupported(
@@ -259,8 +277,15 @@ class GenericAdapter(object):
             advice="Use the vendor's offline tool or replace the controller with an HBA.")
 
     def delete_volume_steps(self, volumes):
+        return [Step(lambda v=v: self.delete_volume(v), "volume %s" % v.get("Id"), destroys=True) for v in volumes]
+
+    def delete_volume(self, volume):
         # Wait for each deletion: a mode switch queued behind a running delete would find the volume still there.
-        return [lambda v=v: self._wait(self.client.delete(odata_id(v)), "volume %s" % v.get("Id")) for v in volumes]
+        uri, name = odata_id(volume), "volume %s" % volume.get("Id")
+
+        def gone():
+            return (LANDED, {}) if self.client.try_get(uri) is None else (ABSENT, None)
+        return self.settled(lambda: self._wait(self.client.delete(uri), name), gone, "DELETE of " + name, tasks=True)
 
     def mode_steps(self, storage, ctrl, mode):
         value = "NonRAID" if mode in ("nonraid", "jbod") else "Disabled"
@@ -272,6 +297,29 @@ class GenericAdapter(object):
         if resp.status == 202 and resp.location:
             return wait_task(self.client, resp.location, component, self.poller)
         return resp.body
+
+    # writes whose answer may be lost -------------------------------------------------------
+    def task_uris(self):
+        """The tasks the service lists now (compared before and after a write whose answer was lost)."""
+        service = link(self.client.root, "Tasks")   # the root's "Tasks" links the TaskService
+        uri = link(self.client.try_get(service) if service else None, "Tasks")
+        collection = self.client.try_get(uri) if uri else None
+        return [odata_id(m) for m in (collection or {}).get("Members", [])]
+
+    def settled(self, send, check, what, component=None, tasks=False):
+        """``send()`` through ``writes.settle_write``. With ``tasks``, the task list is read before sending,
+        and after a lost answer a task the write created is followed instead of sending it again."""
+        before = set(self.task_uris()) if tasks else None
+
+        def decide():
+            verdict, value = check() if check else (UNKNOWN, "no task appeared for it")
+            if verdict != LANDED and before is not None:
+                new = [u for u in self.task_uris() if u not in before]
+                if new:
+                    return LANDED, self._wait(Response(202, {}, {"Location": new[-1]}, new[-1], "GET"),
+                                              component or what)
+            return verdict, value
+        return settle_write(send, decide, what)
 
     # network -----------------------------------------------------------------------------
     def nic_facts(self):
@@ -343,8 +391,8 @@ class GenericAdapter(object):
             body["Targets"] = targets
         if apply_time:
             body["@Redfish.OperationApplyTime"] = apply_time
-        resp = self.client.post(action["target"], body)
-        return self._wait(resp, component)
+        return self.settled(lambda: self._wait(self.client.post(action["target"], body), component), None,
+                            "the firmware update of %s" % component, component, tasks=True)
 
     def staged_firmware_images(self):
         """Image names the service holds for activation at the next reset (DMTF AwaitingActivation)."""
@@ -366,8 +414,9 @@ class GenericAdapter(object):
         with open(path, "rb") as fh:
             parts = {"UpdateParameters": (None, json.dumps(params), "application/json"),
                      "UpdateFile": (path.rsplit("/", 1)[-1], fh.read(), "application/octet-stream")}
-        resp = self.client.request("POST", uri, body=parts, headers={"Content-Type": "multipart/form-data"})
-        return self._wait(resp, component)
+        return self.settled(lambda: self._wait(self.client.request(
+            "POST", uri, body=parts, headers={"Content-Type": "multipart/form-data"}), component), None,
+            "the firmware push of %s" % component, component, tasks=True)
 
     # BIOS ---------------------------------------------------------------------------------
     def bios_uri(self):
@@ -417,8 +466,13 @@ class GenericAdapter(object):
         body = {"Attributes": attributes}
         if apply_time:
             body["@Redfish.SettingsApplyTime"] = {"ApplyTime": apply_time}
-        resp = self.client.patch(settings_uri, body)
-        return self._wait(resp, "BIOS")
+
+        def staged():
+            state = self.bios_state()
+            effective = dict(state["current"], **state["pending"])
+            return (LANDED, {}) if all(effective.get(k) == v for k, v in attributes.items()) else (ABSENT, None)
+        return self.settled(lambda: self._wait(self.client.patch(settings_uri, body), "BIOS"), staged,
+                            "the BIOS settings PATCH")
 
     # power / boot / virtual media --------------------------------------------------------
     def reset(self, reset_type):
@@ -429,12 +483,23 @@ class GenericAdapter(object):
         if chosen is None:
             raise RedfishUnsupported("%s does not offer reset %s (offers %s)" % (self.client.endpoint, reset_type, allowed),
                                      vendor=self.vendor, operation="power")
-        self.client.post(action.get("target") or odata_id(self.system) + "/Actions/ComputerSystem.Reset",
-                         {"ResetType": chosen})
+        def happened():
+            power = self.refresh_system().get("PowerState")
+            wanted = {"on": ("On", "PoweringOn"), "off": ("Off", "PoweringOff"),
+                      "graceful_off": ("Off", "PoweringOff")}.get(reset_type)
+            if wanted is None:   # a restart: only a transition shows it
+                return (LANDED, chosen) if power in ("PoweringOn", "PoweringOff", "Off") else (
+                    UNKNOWN, "a restart leaves no trace once the server is back On (it is %s)" % power)
+            return (LANDED, chosen) if power in wanted else (ABSENT, None)
+        target = action.get("target") or odata_id(self.system) + "/Actions/ComputerSystem.Reset"
+        self.settled(lambda: self.client.post(target, {"ResetType": chosen}), happened, "reset %s" % chosen)
         return chosen
 
     def set_boot(self, boot):
-        self.client.patch(odata_id(self.system), {"Boot": boot})
+        def shown():
+            now = self.refresh_system().get("Boot") or {}
+            return (LANDED, None) if all(now.get(k) == v for k, v in boot.items()) else (ABSENT, None)
+        self.settled(lambda: self.client.patch(odata_id(self.system), {"Boot": boot}), shown, "the boot override PATCH")
 
     def virtual_media_slots(self):
         slots = self._collection(self.system, "VirtualMedia") or self._collection(self.manager, "VirtualMedia")
@@ -443,15 +508,27 @@ class GenericAdapter(object):
                                      operation="virtual_media")
         return slots
 
+    def _media_check(self, slot, inserted, image=None):
+        def check():
+            now = self.client.get(odata_id(slot))
+            if bool(now.get("Inserted")) == inserted and (image is None or now.get("Image") == image):
+                return LANDED, None
+            return ABSENT, None
+        return check
+
     def insert_media(self, slot, image, write_protected=True):
         action = (slot.get("Actions") or {}).get("#VirtualMedia.InsertMedia")
+        body = {"Image": image, "Inserted": True, "WriteProtected": write_protected}
         if action:
-            body = {"Image": image, "Inserted": True, "WriteProtected": write_protected}
-            return self._wait(self.client.post(action["target"], body), "virtual media")
-        return self.client.patch(odata_id(slot), {"Image": image, "Inserted": True, "WriteProtected": write_protected})
+            send = lambda: self._wait(self.client.post(action["target"], body), "virtual media")  # noqa: E731
+        else:
+            send = lambda: self.client.patch(odata_id(slot), body)  # noqa: E731
+        return self.settled(send, self._media_check(slot, True, image), "inserting %s" % image)
 
     def eject_media(self, slot):
         action = (slot.get("Actions") or {}).get("#VirtualMedia.EjectMedia")
         if action:
-            return self.client.post(action["target"], {})
-        return self.client.patch(odata_id(slot), {"Image": None, "Inserted": False})
+            send = lambda: self.client.post(action["target"], {})  # noqa: E731
+        else:
+            send = lambda: self.client.patch(odata_id(slot), {"Image": None, "Inserted": False})  # noqa: E731
+        return self.settled(send, self._media_check(slot, False), "ejecting %s" % slot.get("Image"))

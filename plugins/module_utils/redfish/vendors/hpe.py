@@ -128,7 +128,7 @@ class HpeAdapter(GenericAdapter):
             body["LogicalDrives"] = []
             body["Actions"] = [{"Action": "ClearConfigurationMetadata"}]
         # SmartStorageConfig takes a whole-document PUT to its settings object, applied at next POST.
-        return current, pending, [lambda: self.client.put(settings_uri, body)]
+        return current, pending, self.settled_mode_steps(storage, ctrl, mode, [lambda: self.client.put(settings_uri, body)])
 
     def unsupported_mode(self, ctrl, mode, supported):
         return RedfishUnsupported(
