@@ -12,6 +12,8 @@ from ansible_collections.reforge.hci.plugins.module_utils.redfish.errors import 
     RedfishConnectionError, RedfishTaskFailed, RedfishTimeoutError,
 )
 
+# How long a BMC may stay silent in the middle of a wait before it is reported unreachable.
+UNREACHABLE_TIMEOUT = 300
 TASK_DONE = ("Completed",)
 TASK_FAILED = ("Exception", "Killed", "Cancelled", "Interrupted")
 # Dell job states: "Scheduled" means staged and waiting for the host reboot.
@@ -21,14 +23,21 @@ JOB_STAGED = ("Scheduled",)
 
 
 class Poller(object):
-    """Polls with a deadline; the interval grows but stays short enough to be responsive."""
+    """Polls with a deadline; the interval grows but stays short enough to be responsive.
 
-    def __init__(self, timeout=1800, interval=0.5, max_interval=15.0, clock=time.monotonic, sleep=time.sleep):
+    ``unreachable_timeout`` bounds a silence: a BMC that stops answering in the middle of a wait is
+    reported unreachable after that long, not after the whole ``timeout``. ``expect_reset`` is set
+    while the BMC updates its own firmware: it restarts, and its silence is expected for a while."""
+
+    def __init__(self, timeout=1800, interval=0.5, max_interval=15.0, clock=time.monotonic, sleep=time.sleep,
+                 unreachable_timeout=UNREACHABLE_TIMEOUT):
         self.timeout = timeout
         self.interval = interval
         self.max_interval = max_interval
         self.clock = clock
         self.sleep = sleep
+        self.unreachable_timeout = unreachable_timeout
+        self.expect_reset = False
 
     def waits(self):
         deadline = self.clock() + self.timeout
@@ -39,6 +48,43 @@ class Poller(object):
                 return
             self.sleep(interval)
             interval = min(self.max_interval, interval * 1.5)
+
+
+class Silence(object):
+    """Tracks how long the BMC has not answered during one wait; raises once that exceeds the bound."""
+
+    def __init__(self, client, poller, what, uri):
+        self.client = client
+        self.poller = poller
+        self.what = what
+        self.uri = uri
+        self.since = None
+
+    def answered(self):
+        self.since = None
+
+    def failed(self, exc, last_state, percent=None):
+        now = self.poller.clock()
+        if self.since is None:
+            self.since = now
+        silent = now - self.since
+        if silent < self.poller.unreachable_timeout:
+            return
+        state = last_state or "not read since it was accepted"
+        if percent is not None:
+            state = "%s, %s %%" % (state, percent)
+        if self.poller.expect_reset:
+            why = ("it was expected to restart into its new firmware but has not come back within %d s "
+                   "(unreachable_timeout)" % silent)
+        else:
+            why = "it stopped answering for %d s (unreachable_timeout %s s)" % (silent, self.poller.unreachable_timeout)
+        raise RedfishConnectionError(
+            "%s is unreachable while waiting for %s: %s. The request was accepted (%s, last state %s); "
+            "whether it finished, failed or is still running is unknown. Check the BMC (network, power, "
+            "its console) and run again: the rerun finds the task and does not send the request again. "
+            "Last error: %s" % (self.client.endpoint, self.what, why, self.uri, state, exc),
+            accepted=True, unreachable=True, task_uri=self.uri, last_state=last_state,
+            silent_seconds=int(silent))
 
 
 def _task_messages(task):
@@ -55,11 +101,14 @@ def wait_task(client, monitor_uri, component, poller=None):
     """
     poller = poller or Poller()
     last = {}
+    silence = Silence(client, poller, "the task of %s" % component, monitor_uri)
     for _poll in poller.waits():
         try:
             resp = client.request("GET", monitor_uri, allow_status=(404,))
-        except RedfishConnectionError:
+        except (RedfishConnectionError, RedfishTimeoutError) as exc:
+            silence.failed(exc, last.get("TaskState"), last.get("PercentComplete"))
             continue
+        silence.answered()
         if resp.status == 404:
             if last:
                 # Monitors may vanish once the task finished; the task itself tells.
@@ -90,11 +139,14 @@ def wait_dell_job(client, job_uri, component, poller=None, accept_staged=True):
     """Follow a Dell iDRAC job; a staged (Scheduled) job counts as done when accepted."""
     poller = poller or Poller()
     job = {}
+    silence = Silence(client, poller, "the iDRAC job of %s" % component, job_uri)
     for _poll in poller.waits():
         try:
             job = client.get(job_uri)
-        except RedfishConnectionError:
+        except (RedfishConnectionError, RedfishTimeoutError) as exc:
+            silence.failed(exc, job.get("JobState"), job.get("PercentComplete"))
             continue
+        silence.answered()
         state = job.get("JobState")
         if state in JOB_FAILED:
             raise RedfishTaskFailed("iDRAC job %s for %s ended %s: %s" % (job.get("Id"), component, state, job.get("Message")),

@@ -2,6 +2,8 @@
 the BMC restarting under us, staged host firmware, and a failing update."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from redfish_lab import FIRMWARE_DIR, lifecycle, reboot, run_module
@@ -68,3 +70,112 @@ def test_multipart_push_of_a_local_file(bmc):
     _c, applied, _a = lifecycle(bmc, "bmc_firmware", bmc.conn(baseline=baseline))
     assert applied["reboot_required"]
     assert ("POST", "/redfish/v1/UpdateService/MultipartUpdate") in bmc.writes_since(0), "pushed, not fetched"
+
+
+# ------------------------------------------------- done means done (issue 12)
+SIMPLE_UPDATE = "/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate"
+ILO5 = [dict(component="^iLO 5$", version="3.12")]
+
+
+def ilo5_baseline(image_server) -> list[dict]:
+    return [dict(ILO5[0], image_uri=image_server + "/ilo5-3.12.bin")]
+
+
+def simple_update_posts(bmc, cursor: int) -> list[tuple[str, str]]:
+    return [w for w in bmc.writes_since(cursor) if w[0] == "POST" and "SimpleUpdate" in w[1]]
+
+
+@pytest.mark.parametrize("bmc", ["node2"], indirect=True)
+def test_ilo_without_task_monitor_waits_until_flashed(bmc, image_server):
+    """iLO 5 before 2.30: SimpleUpdate answers 200 with no task; progress is only in Oem.Hpe."""
+    bmc.lab("POST", "config", dict(update_seconds=3, update_tasks=False))
+    cursor = bmc.cursor()
+    start = time.monotonic()
+    applied = run_module("bmc_firmware", bmc.conn(baseline=ilo5_baseline(image_server)))
+    assert applied["changed"] and not applied.get("failed"), applied
+    assert time.monotonic() - start >= 2.5, "returned before the flash was over"
+    assert applied["versions"]["1"] == "3.12" and applied["outcomes"] == {"iLO 5": "updated"}
+    assert not applied["reboot_required"]
+    assert any(e["path"].rstrip("/").endswith("/UpdateService") for e in bmc.requests_since(cursor)), \
+        "the iLO's own progress was followed"
+
+
+@pytest.mark.parametrize("bmc", ["node2"], indirect=True)
+def test_ilo_failed_flash_without_task_is_a_failure(bmc, image_server):
+    bmc.lab("POST", "config", dict(update_seconds=1, update_tasks=False))
+    bmc.fault(kind="task_fail", method="POST", path="SimpleUpdate", message="Flash write error at block 7")
+    result = run_module("bmc_firmware", bmc.conn(baseline=ilo5_baseline(image_server)))
+    assert result.get("failed") and result["error_class"] == "RedfishTaskFailed", result
+    assert result["component"] == "iLO 5" and "Flash write error at block 7" in result["msg"]
+
+
+@pytest.mark.parametrize("bmc", ["node2"], indirect=True)
+def test_rerun_during_an_ilo_update_waits_on_it(bmc, image_server):
+    bmc.lab("POST", "config", dict(update_seconds=4))
+    # an earlier run that timed out (or was killed) left the update running
+    started = bmc.http.post(bmc.endpoint + SIMPLE_UPDATE, auth=bmc.auth, timeout=30,
+                            json={"ImageURI": image_server + "/ilo5-3.12.bin"})
+    assert started.status_code == 202
+    cursor = bmc.cursor()
+    checked = run_module("bmc_firmware", bmc.conn(baseline=ilo5_baseline(image_server)), check=True)
+    assert checked["plan"] == [] and [p["component"] for p in checked["pending"]] == ["iLO 5"], checked
+    rerun = run_module("bmc_firmware", bmc.conn(baseline=ilo5_baseline(image_server)))
+    assert not rerun.get("failed"), rerun
+    assert simple_update_posts(bmc, cursor) == [], "the same image was sent again"
+    assert [p["component"] for p in rerun["pending"]] == ["iLO 5"] and rerun["plan"] == []
+    assert rerun["pending"][0]["task"] == started.headers["Location"]
+    assert rerun["versions"]["1"] == "3.12" and rerun["outcomes"] == {"iLO 5": "updated"}
+
+
+@pytest.mark.parametrize("bmc", ["node1"], indirect=True)
+def test_rerun_during_an_idrac_download_waits_on_the_job(bmc, image_server):
+    bmc.lab("POST", "config", dict(update_seconds=3))
+    baseline = [dict(component="^BIOS$", version="2.20.1", image_uri=image_server + "/bios-2.20.1.bin")]
+    started = bmc.http.post(bmc.endpoint + SIMPLE_UPDATE, auth=bmc.auth, timeout=30,
+                            json={"ImageURI": baseline[0]["image_uri"]})
+    job = started.headers["Location"]
+    assert bmc.get(job)["JobState"] == "Downloading"
+    cursor = bmc.cursor()
+    rerun = run_module("bmc_firmware", bmc.conn(baseline=baseline))
+    assert not rerun.get("failed"), rerun
+    assert simple_update_posts(bmc, cursor) == []
+    assert rerun["pending"][0]["task"] == job and rerun["outcomes"] == {"BIOS": "staged"}
+    assert rerun["reboot_required"] and bmc.get(job)["JobState"] == "Scheduled"
+
+
+SILENT_CASES = {
+    # the iLO updating itself: its silence is a restart that did not end
+    "node2": (ILO5[0]["component"], "ilo5-3.12.bin", "3.12", "iLO 5", "expected to restart"),
+    # an iDRAC job for the BIOS: the BMC just stopped answering
+    "node1": ("^BIOS$", "bios-2.20.1.bin", "2.20.1", "BIOS", "stopped answering"),
+}
+
+
+@pytest.mark.parametrize("bmc", sorted(SILENT_CASES), indirect=True)
+def test_bmc_silent_during_the_wait_is_unreachable_soon(bmc, image_server):
+    component, image, version, name, why = SILENT_CASES[bmc.name]
+    bmc.lab("POST", "config", dict(update_seconds=60))
+    # the BMC accepts the update, answers, then nothing more (hung, cable pulled)
+    bmc.fault(kind="silence", method="POST", path="SimpleUpdate", seconds=120)
+    baseline = [dict(component=component, version=version, image_uri=f"{image_server}/{image}")]
+    start = time.monotonic()
+    result = run_module("bmc_firmware", bmc.conn(baseline=baseline, unreachable_timeout=3,
+                                                 task_timeout=600, retries=1, timeout=5))
+    elapsed = time.monotonic() - start
+    assert result.get("failed") and result["error_class"] == "RedfishConnectionError", result
+    assert elapsed < 40, f"took {elapsed:.0f} s: should give up after unreachable_timeout, not task_timeout"
+    assert result["accepted"] and result["unreachable"] and "accepted" in result["msg"], result["msg"]
+    assert "unknown" in result["msg"] and name in result["msg"] and why in result["msg"], result["msg"]
+
+
+@pytest.mark.parametrize("bmc", ["node1"], indirect=True)
+def test_idrac_restart_after_its_own_update_is_waited_out(bmc, image_server):
+    bmc.lab("POST", "config", dict(update_seconds=1, bmc_reset_seconds=4))
+    baseline = [dict(component="Remote Access Controller", version="7.00.00.00",
+                     image_uri=image_server + "/idrac-7.00.00.00.bin")]
+    cursor = bmc.cursor()
+    applied = run_module("bmc_firmware", bmc.conn(baseline=baseline, unreachable_timeout=30, retries=1))
+    assert not applied.get("failed"), applied
+    assert applied["outcomes"] == {"Integrated Dell Remote Access Controller": "updated"}, applied
+    assert "7.00.00.00" in versions(bmc).values()
+    assert any(e.get("fault") == "down" for e in bmc.requests_since(cursor)), "the iDRAC was down for a while"

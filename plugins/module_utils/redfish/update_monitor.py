@@ -1,0 +1,220 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) reforge.hci contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Following a firmware update to its real end, per vendor.
+
+A BMC accepting an update is not the update being done. Done is what the BMC itself says once the
+work is over: the task monitor or the iDRAC job, then (where the service keeps one) the update
+service's own state (iLO: ``Oem.Hpe.State``, ``FlashProgressPercent``, ``Result``), then the
+component in FirmwareInventory: no longer ``Updating``, at the new version, or staged for the next
+host reset. The same code finds an update already in flight (an earlier run that timed out or was
+interrupted) so that a rerun waits on it instead of sending the image again.
+"""
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import re
+
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.errors import (
+    RedfishConnectionError, RedfishTaskFailed, RedfishTimeoutError,
+)
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.firmware import UncomparableVersion, compare_versions
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.tasks import (
+    Silence, wait_dell_job, wait_task,
+)
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.vendors.generic import link, odata_id
+
+# DMTF TaskState values of work not yet over.
+TASK_ACTIVE = ("New", "Starting", "Running", "Pending", "Suspended", "Stopping", "Service")
+# iDRAC JobState values of a firmware job not yet downloaded/flashed ("Scheduled" = staged, awaiting reboot).
+JOB_ACTIVE = ("New", "Downloading", "Downloaded", "Running", "Waiting", "ReadyForExecution", "Scheduling",
+              "Paused", "RebootPending")
+# iLO UpdateService.Oem.Hpe.State values.
+HPE_BUSY = ("Uploading", "Progressing", "Verifying", "Writing", "Updating", "Flashing", "InProgress", "Activating")
+HPE_FAILED = ("Error",)
+STAGED_MESSAGES = ("AwaitingActivation", "ResetRequired")
+# The BMC's own firmware: updating it restarts the BMC (its silence is then expected for a while).
+BMC_NAMES = re.compile(r"iDRAC|Remote Access Controller|\biLO\b|\bBMC\b|iBMC|XClarity Controller|\bXCC\b", re.I)
+
+
+def image_name(uri):
+    return uri.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _mentions(task, name):
+    """Whether a task is about this image: its name, its DMTF Payload or its message arguments say so."""
+    texts = [task.get("Name") or "", (task.get("Payload") or {}).get("JsonBody") or ""]
+    for msg in task.get("Messages") or []:
+        texts.extend(str(a) for a in (msg.get("MessageArgs") or []) if isinstance(msg, dict))
+    return any(name in t for t in texts)
+
+
+def staged(result):
+    """The update finished its part and waits for a host reset (DMTF AwaitingActivation, an iDRAC job Scheduled)."""
+    result = result or {}
+    if result.get("JobState") == "Scheduled":
+        return True
+    return any((m.get("MessageId") or "").rsplit(".", 1)[-1] in STAGED_MESSAGES
+               for m in result.get("Messages") or [] if isinstance(m, dict))
+
+
+class UpdateMonitor(object):
+    """DMTF services: the task monitor, then the inventory."""
+
+    def __init__(self, bmc):
+        self.bmc = bmc
+        self.client = bmc.client
+        self.poller = bmc.poller
+        self.active = {}
+
+    def is_bmc_firmware(self, item):
+        return bool(BMC_NAMES.search(item.get("component") or "") or BMC_NAMES.search(item.get("inventory_id") or ""))
+
+    # -- an update already in flight ------------------------------------------------------------
+    def snapshot(self, image_uris):
+        """Note the updates the BMC is working on for these images. Read before the inventory: an update
+        that ends in between then shows as done in the inventory, never as neither running nor done."""
+        names = set(image_name(u) for u in image_uris)
+        self.active = {}
+        for name, handle in self.active_work(names):
+            self.active.setdefault(name, handle)
+
+    def active_work(self, names):
+        for task in self.tasks():
+            if task.get("TaskState") in TASK_ACTIVE:
+                for name in names:
+                    if _mentions(task, name):
+                        yield name, dict(kind="task", uri=task.get("TaskMonitor") or odata_id(task),
+                                         state=task.get("TaskState"))
+
+    def in_flight(self, item):
+        """A handle (kind, uri, state) on this item's update if the BMC is already working on it, else None."""
+        handle = self.active.get(image_name(item["image_uri"]))
+        if handle is None and any(self._updating(e) for e in self.entries(item)):
+            handle = dict(kind="inventory", uri=item.get("uri"), state="Updating")
+        return handle
+
+    def tasks(self):
+        service = link(self.client.root, "Tasks")   # the root's "Tasks" links the TaskService
+        uri = link(self.client.try_get(service) if service else None, "Tasks")
+        return self.client.members(uri, optional=True) if uri else []
+
+    def wait(self, handle, item):
+        if handle["kind"] == "task":
+            return wait_task(self.client, handle["uri"], item["component"], self.poller)
+        if handle["kind"] == "job":
+            return wait_dell_job(self.client, handle["uri"], item["component"], self.poller, accept_staged=True)
+        return {}
+
+    # -- after the task: is it really done? -----------------------------------------------------
+    def finish(self, item, result):
+        """'updated' (the inventory shows the new version), 'staged' (active after the next host reset)
+        or 'unconfirmed' (the BMC says done, the inventory still shows the old version)."""
+        if staged(result):
+            return "staged"
+        self.wait_service(item)
+        entries = self.settle_inventory(item)
+        for entry in entries:
+            try:
+                if compare_versions(entry.get("Version") or "", item["to"]) == 0:
+                    return "updated"
+            except UncomparableVersion:
+                continue
+        return "unconfirmed"
+
+    def wait_service(self, item):
+        """Vendor update services with a state of their own (iLO) are followed here."""
+        return None
+
+    def entries(self, item):
+        """The inventory entries of this item's component (an iDRAC entry's id changes with its version)."""
+        uri = link(self.bmc.update_service, "FirmwareInventory")
+        found = []
+        for entry in self.client.members(uri, optional=True) if uri else []:
+            if (entry.get("Id") or "").startswith("Previous"):
+                continue
+            if odata_id(entry) == item.get("uri") or (entry.get("Name") and entry.get("Name") == item["component"]):
+                found.append(entry)
+        return found
+
+    @staticmethod
+    def _updating(entry):
+        return ((entry.get("Status") or {}).get("State") or "") == "Updating"
+
+    def settle_inventory(self, item):
+        """The component's entries once none reads Updating (bounded by task_timeout and unreachable_timeout)."""
+        silence = Silence(self.client, self.poller, "the firmware inventory of %s" % item["component"], item.get("uri"))
+        entries = []
+        for _poll in self.poller.waits():
+            try:
+                entries = self.entries(item)
+            except (RedfishConnectionError, RedfishTimeoutError) as exc:
+                silence.failed(exc, "Updating")
+                continue
+            silence.answered()
+            if not any(self._updating(e) for e in entries):
+                return entries
+        raise RedfishTimeoutError("%s still reads Updating after %s s" % (item["component"], self.poller.timeout),
+                                  component=item["component"])
+
+
+class DellUpdateMonitor(UpdateMonitor):
+    """iDRAC: firmware is a job in the job queue (Downloading, Running, Scheduled for the reboot, Completed)."""
+
+    def active_work(self, names):
+        for job in self.client.members("%s/Jobs" % odata_id(self.bmc.manager), optional=True):
+            if job.get("JobType") == "FirmwareUpdate" and job.get("JobState") in JOB_ACTIVE:
+                for name in names:
+                    if name in (job.get("Name") or ""):
+                        yield name, dict(kind="job", uri=odata_id(job), state=job.get("JobState"))
+
+
+class HpeUpdateMonitor(UpdateMonitor):
+    """iLO: progress and result are in UpdateService.Oem.Hpe (State, FlashProgressPercent, Result); iLO 5
+    before 2.30 answers SimpleUpdate with 200 and no task at all, later ones add a task without a percentage."""
+
+    def _service(self):
+        return self.client.get(link(self.client.root, "UpdateService"))   # never cached: it changes
+
+    def _oem(self):
+        oem = self._service().get("Oem") or {}
+        return oem.get("Hpe") or oem.get("Hp") or {}
+
+    def in_flight(self, item):
+        handle = super(HpeUpdateMonitor, self).in_flight(item)
+        if handle is None and self._oem().get("State") in HPE_BUSY and \
+                any(self._updating(e) for e in self.entries(item)):
+            handle = dict(kind="service", uri=link(self.client.root, "UpdateService"), state=self._oem().get("State"))
+        return handle
+
+    def wait_service(self, item):
+        uri = link(self.client.root, "UpdateService")
+        silence = Silence(self.client, self.poller, "the iLO update of %s" % item["component"], uri)
+        oem = {}
+        for _poll in self.poller.waits():
+            try:
+                oem = self._oem()
+            except (RedfishConnectionError, RedfishTimeoutError) as exc:
+                silence.failed(exc, oem.get("State"), oem.get("FlashProgressPercent"))
+                continue
+            silence.answered()
+            state = oem.get("State")
+            if state in HPE_FAILED:
+                result = oem.get("Result") or {}
+                text = "; ".join(str(a) for a in result.get("MessageArgs") or []) or "no message"
+                raise RedfishTaskFailed("firmware update of %s failed on %s: %s (%s)"
+                                        % (item["component"], self.client.endpoint, text, result.get("MessageId")),
+                                        component=item["component"], task_uri=uri, state=state,
+                                        messages=[result.get("MessageId"), text])
+            if state not in HPE_BUSY:
+                return oem
+        raise RedfishTimeoutError("the iLO update of %s did not finish within %s s (state %s, %s %%)"
+                                  % (item["component"], self.poller.timeout, oem.get("State"),
+                                     oem.get("FlashProgressPercent")), component=item["component"])
+
+
+MONITORS = {"dell": DellUpdateMonitor, "hpe": HpeUpdateMonitor}
+
+
+def update_monitor(bmc):
+    return MONITORS.get(bmc.vendor, UpdateMonitor)(bmc)
