@@ -131,7 +131,8 @@ def _causes(exc):
         if not isinstance(current, BaseException) or any(current is s for s in seen):
             continue
         seen.append(current)
-        todo.extend([current.__cause__, current.__context__, getattr(current, "reason", None)])
+        todo.extend([getattr(current, "__cause__", None), getattr(current, "__context__", None),
+                     getattr(current, "reason", None)])
         todo.extend(a for a in getattr(current, "args", ()) if isinstance(a, BaseException))
     return seen
 
@@ -434,7 +435,7 @@ class RedfishClient(object):
             return False
         try:
             if tls:
-                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                ctx = ssl.SSLContext(getattr(ssl, "PROTOCOL_TLS_CLIENT", ssl.PROTOCOL_SSLv23))
                 ctx.check_hostname = False
                 ctx.verify_mode = ssl.CERT_NONE
                 ctx.wrap_socket(sock, server_hostname=self._host).close()

@@ -519,16 +519,18 @@ class GenericAdapter(object):
     def insert_media(self, slot, image, write_protected=True):
         action = (slot.get("Actions") or {}).get("#VirtualMedia.InsertMedia")
         body = {"Image": image, "Inserted": True, "WriteProtected": write_protected}
-        if action:
-            send = lambda: self._wait(self.client.post(action["target"], body), "virtual media")  # noqa: E731
-        else:
-            send = lambda: self.client.patch(odata_id(slot), body)  # noqa: E731
+
+        def send():
+            if action:
+                return self._wait(self.client.post(action["target"], body), "virtual media")
+            return self.client.patch(odata_id(slot), body)
         return self.settled(send, self._media_check(slot, True, image), "inserting %s" % image)
 
     def eject_media(self, slot):
         action = (slot.get("Actions") or {}).get("#VirtualMedia.EjectMedia")
-        if action:
-            send = lambda: self.client.post(action["target"], {})  # noqa: E731
-        else:
-            send = lambda: self.client.patch(odata_id(slot), {"Image": None, "Inserted": False})  # noqa: E731
+
+        def send():
+            if action:
+                return self.client.post(action["target"], {})
+            return self.client.patch(odata_id(slot), {"Image": None, "Inserted": False})
         return self.settled(send, self._media_check(slot, False), "ejecting %s" % slot.get("Image"))
