@@ -391,8 +391,13 @@ class GenericAdapter(object):
             body["Targets"] = targets
         if apply_time:
             body["@Redfish.OperationApplyTime"] = apply_time
-        return self.settled(lambda: self._wait(self.client.post(action["target"], body), component), None,
-                            "the firmware update of %s" % component, component, tasks=True)
+        return self.settled(lambda: self._wait(self.client.post(action["target"], body), component),
+                            self.update_started, "the firmware update of %s" % component, component, tasks=True)
+
+    def update_started(self):
+        """After a firmware POST whose answer was lost: whether the service shows the update at work (a task
+        it created is looked for anyway). Standard services tell only through that task."""
+        return UNKNOWN, "no task appeared for it"
 
     def staged_firmware_images(self):
         """Image names the service holds for activation at the next reset (DMTF AwaitingActivation)."""
@@ -415,7 +420,7 @@ class GenericAdapter(object):
             parts = {"UpdateParameters": (None, json.dumps(params), "application/json"),
                      "UpdateFile": (path.rsplit("/", 1)[-1], fh.read(), "application/octet-stream")}
         return self.settled(lambda: self._wait(self.client.request(
-            "POST", uri, body=parts, headers={"Content-Type": "multipart/form-data"}), component), None,
+            "POST", uri, body=parts, headers={"Content-Type": "multipart/form-data"}), component), self.update_started,
             "the firmware push of %s" % component, component, tasks=True)
 
     # BIOS ---------------------------------------------------------------------------------

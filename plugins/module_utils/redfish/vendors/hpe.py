@@ -6,9 +6,11 @@ from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
 from ansible_collections.reforge.hci.plugins.module_utils.redfish.errors import RedfishUnsupported
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.update_monitor import HPE_BUSY
 from ansible_collections.reforge.hci.plugins.module_utils.redfish.vendors.generic import (
-    VIRTUALIZATION_PROFILE, GenericAdapter, odata_id,
+    VIRTUALIZATION_PROFILE, GenericAdapter, link, odata_id,
 )
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.writes import LANDED
 
 HPE_PROFILE = dict(VIRTUALIZATION_PROFILE,
                    performance_profile=(("WorkloadProfile", "Virtualization-MaxPerformance"),))
@@ -40,6 +42,13 @@ class HpeAdapter(GenericAdapter):
         oem = root.get("Oem") or {}
         return "Hpe" in oem or "Hp" in oem or (root.get("Vendor") or "") in ("HPE", "Hpe") \
             or "iLO" in (manager.get("Model") or "")
+
+    def update_started(self):
+        # iLO 5 before 2.30 creates no task for SimpleUpdate: its update service's own state shows the work.
+        service = self.client.get(link(self.client.root, "UpdateService"))
+        if _hpe(service).get("State") in HPE_BUSY:
+            return LANDED, {}
+        return super(HpeAdapter, self).update_started()
 
     # -- iLO 5 Smart Array ------------------------------------------------------------------
     def _smart_config_uri(self):
