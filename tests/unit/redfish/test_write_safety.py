@@ -17,6 +17,7 @@ from ansible_collections.reforge.hci.plugins.module_utils.redfish.client import 
 from ansible_collections.reforge.hci.plugins.module_utils.redfish.errors import (
     RedfishBusyError, RedfishConnectionError, RedfishEndpointError, RedfishHTTPError, RedfishWriteUncertain,
 )
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.vendors.generic import GenericAdapter
 from ansible_collections.reforge.hci.plugins.module_utils.redfish.writes import (
     ABSENT, LANDED, UNKNOWN, Step, run_steps, settle_write,
 )
@@ -257,3 +258,17 @@ def test_session_location_falls_back_to_the_body_then_to_the_token_only(headers,
         assert deletes == [("DELETE", SESSION)] and client.warnings == []
     else:
         assert deletes == [] and "SessionTimeout" in client.warnings[0]
+
+
+# -- the adapters' wiring ---------------------------------------------------------------------
+class NoTaskList(GenericAdapter):
+    def task_uris(self):
+        raise RedfishHTTPError("GET /redfish/v1/TaskService/Tasks failed with HTTP 500", status=500)
+
+
+def test_a_task_list_that_cannot_be_read_does_not_stop_the_write_nor_invent_new_tasks():
+    adapter = NoTaskList(client=None)
+    send = Sender(lost(), "sent again")
+    assert adapter.settled(send, lambda: (ABSENT, None), "DELETE of volume 1", tasks=True) == "sent again"
+    with pytest.raises(RedfishWriteUncertain, match="no task appeared"):
+        adapter.settled(Sender(lost()), None, "the firmware update of BIOS", tasks=True)
