@@ -87,6 +87,19 @@ class Silence(object):
             silent_seconds=int(silent))
 
 
+def polled(poller, silence, read, progress):
+    """Yield ``read()`` once per poll until the poller's deadline. A poll the BMC does not answer counts
+    toward the silence bound (``progress()`` gives the last state and percentage for its message)."""
+    for _poll in poller.waits():
+        try:
+            value = read()
+        except (RedfishConnectionError, RedfishTimeoutError) as exc:
+            silence.failed(exc, *progress())
+            continue
+        silence.answered()
+        yield value
+
+
 def _task_messages(task):
     return [m.get("Message") or m.get("MessageId") for m in task.get("Messages", []) if isinstance(m, dict)]
 
@@ -102,13 +115,8 @@ def wait_task(client, monitor_uri, component, poller=None):
     poller = poller or Poller()
     last = {}
     silence = Silence(client, poller, "the task of %s" % component, monitor_uri)
-    for _poll in poller.waits():
-        try:
-            resp = client.request("GET", monitor_uri, allow_status=(404,))
-        except (RedfishConnectionError, RedfishTimeoutError) as exc:
-            silence.failed(exc, last.get("TaskState"), last.get("PercentComplete"))
-            continue
-        silence.answered()
+    for resp in polled(poller, silence, lambda: client.request("GET", monitor_uri, allow_status=(404,)),
+                       lambda: (last.get("TaskState"), last.get("PercentComplete"))):
         if resp.status == 404:
             if last:
                 # Monitors may vanish once the task finished; the task itself tells.
@@ -138,15 +146,11 @@ def wait_task(client, monitor_uri, component, poller=None):
 def wait_dell_job(client, job_uri, component, poller=None, accept_staged=True):
     """Follow a Dell iDRAC job; a staged (Scheduled) job counts as done when accepted."""
     poller = poller or Poller()
-    job = {}
     silence = Silence(client, poller, "the iDRAC job of %s" % component, job_uri)
-    for _poll in poller.waits():
-        try:
-            job = client.get(job_uri)
-        except (RedfishConnectionError, RedfishTimeoutError) as exc:
-            silence.failed(exc, job.get("JobState"), job.get("PercentComplete"))
-            continue
-        silence.answered()
+    last = [{}]
+    for job in polled(poller, silence, lambda: client.get(job_uri),
+                      lambda: (last[0].get("JobState"), last[0].get("PercentComplete"))):
+        last[0] = job
         state = job.get("JobState")
         if state in JOB_FAILED:
             raise RedfishTaskFailed("iDRAC job %s for %s ended %s: %s" % (job.get("Id"), component, state, job.get("Message")),
@@ -154,4 +158,4 @@ def wait_dell_job(client, job_uri, component, poller=None, accept_staged=True):
         if state in JOB_DONE or (accept_staged and state in JOB_STAGED):
             return job
     raise RedfishTimeoutError("iDRAC job %s for %s did not finish within %s s (last state %s)"
-                              % (job_uri, component, poller.timeout, job.get("JobState", "unknown")))
+                              % (job_uri, component, poller.timeout, last[0].get("JobState", "unknown")))

@@ -15,12 +15,10 @@ __metaclass__ = type
 
 import re
 
-from ansible_collections.reforge.hci.plugins.module_utils.redfish.errors import (
-    RedfishConnectionError, RedfishTaskFailed, RedfishTimeoutError,
-)
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.errors import RedfishTaskFailed, RedfishTimeoutError
 from ansible_collections.reforge.hci.plugins.module_utils.redfish.firmware import UncomparableVersion, compare_versions
 from ansible_collections.reforge.hci.plugins.module_utils.redfish.tasks import (
-    Silence, wait_dell_job, wait_task,
+    Silence, polled, wait_dell_job, wait_task,
 )
 from ansible_collections.reforge.hci.plugins.module_utils.redfish.vendors.generic import link, odata_id
 
@@ -144,14 +142,7 @@ class UpdateMonitor(object):
     def settle_inventory(self, item):
         """The component's entries once none reads Updating (bounded by task_timeout and unreachable_timeout)."""
         silence = Silence(self.client, self.poller, "the firmware inventory of %s" % item["component"], item.get("uri"))
-        entries = []
-        for _poll in self.poller.waits():
-            try:
-                entries = self.entries(item)
-            except (RedfishConnectionError, RedfishTimeoutError) as exc:
-                silence.failed(exc, "Updating")
-                continue
-            silence.answered()
+        for entries in polled(self.poller, silence, lambda: self.entries(item), lambda: ("Updating", None)):
             if not any(self._updating(e) for e in entries):
                 return entries
         raise RedfishTimeoutError("%s still reads Updating after %s s" % (item["component"], self.poller.timeout),
@@ -190,14 +181,10 @@ class HpeUpdateMonitor(UpdateMonitor):
     def wait_service(self, item):
         uri = link(self.client.root, "UpdateService")
         silence = Silence(self.client, self.poller, "the iLO update of %s" % item["component"], uri)
-        oem = {}
-        for _poll in self.poller.waits():
-            try:
-                oem = self._oem()
-            except (RedfishConnectionError, RedfishTimeoutError) as exc:
-                silence.failed(exc, oem.get("State"), oem.get("FlashProgressPercent"))
-                continue
-            silence.answered()
+        last = [{}]
+        for oem in polled(self.poller, silence, self._oem,
+                          lambda: (last[0].get("State"), last[0].get("FlashProgressPercent"))):
+            last[0] = oem
             state = oem.get("State")
             if state in HPE_FAILED:
                 result = oem.get("Result") or {}
@@ -209,8 +196,8 @@ class HpeUpdateMonitor(UpdateMonitor):
             if state not in HPE_BUSY:
                 return oem
         raise RedfishTimeoutError("the iLO update of %s did not finish within %s s (state %s, %s %%)"
-                                  % (item["component"], self.poller.timeout, oem.get("State"),
-                                     oem.get("FlashProgressPercent")), component=item["component"])
+                                  % (item["component"], self.poller.timeout, last[0].get("State"),
+                                     last[0].get("FlashProgressPercent")), component=item["component"])
 
 
 MONITORS = {"dell": DellUpdateMonitor, "hpe": HpeUpdateMonitor}
