@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.reforge.hci.plugins.module_utils.redfish.client import Response
-from ansible_collections.reforge.hci.plugins.module_utils.redfish.errors import RedfishConnectionError
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.errors import RedfishConnectionError, RedfishTaskFailed
 from ansible_collections.reforge.hci.plugins.module_utils.redfish.tasks import Poller, wait_dell_job, wait_task
 from ansible_collections.reforge.hci.plugins.module_utils.redfish.update_monitor import staged
 
@@ -68,3 +68,13 @@ def test_staged_results():
     assert staged({"Messages": [{"MessageId": "Update.1.0.AwaitingActivation"}]})
     assert not staged({"TaskState": "Completed", "Messages": [{"MessageId": "Update.1.0.UpdateSuccessful"}]})
     assert not staged(None)
+
+
+def test_a_bmc_that_forgot_its_task_after_its_own_restart_leaves_the_verdict_to_the_inventory():
+    p = poller()
+    p.expect_reset = True
+    client = FlakyClient([(202, {"TaskState": "Running"}), DOWN, (404, {})])
+    assert wait_task(client, "/redfish/v1/TaskService/TaskMonitors/3", "iLO 5", p)["TaskState"] == "Unknown"
+    p.expect_reset = False
+    with pytest.raises(RedfishTaskFailed, match="disappeared"):
+        wait_task(FlakyClient([(404, {})]), "/m/3", "BIOS", p)
