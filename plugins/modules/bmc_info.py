@@ -12,8 +12,9 @@ version_added: 0.1.0
 description:
   - Returns the system, CPUs (model, virtualization features as the BIOS reports them), memory,
     storage controllers (model, current and pending mode, the modes it supports) with their drives
-    (media, capacity, predicted life left, RAID status) and volumes, network ports (MAC, speed,
-    link, LLDP neighbour where the service exposes it), the firmware inventory, BIOS attributes
+    (media, capacity, predicted life left, RAID status) and volumes, drives attached without a
+    controller (direct NVMe), Ethernet ports (MAC, speed, link, LLDP neighbour where the service
+    exposes it), Fibre Channel / InfiniBand ports apart, the firmware inventory, BIOS attributes
     (current and pending) and health, as structured facts.
   - The vendor (dell, hpe, xfusion, lenovo, supermicro, generic) is detected from the service root.
 extends_documentation_fragment:
@@ -66,11 +67,26 @@ bmc:
       description: C(total_gib) and C(dimm_count).
       type: dict
     storage:
-      description: Storage controllers with C(mode), C(pending_mode), C(supported_modes), C(hba_capable), C(drives), C(volumes).
+      description:
+        - Storage controllers with C(mode), C(pending_mode), C(supported_modes), C(hba_capable), C(drives), C(volumes).
+        - C(attachment) is V(controller) for a RAID/HBA controller and V(direct) for drives that reach the OS without
+          one (NVMe attached to the CPUs: C(mode) V(direct), no modes to switch).
+        - C(passthrough) is true when the drives reach the OS as they are (direct, or a controller in hba, jbod or
+          nonraid mode, whatever other modes it offers).
       type: list
       elements: dict
     nics:
-      description: Ports with C(mac), C(speed_mbps), C(link), C(lldp).
+      description:
+        - Ethernet ports (the uplinks, bond candidates) with C(mac), C(speed_mbps), C(link), C(lldp), C(protocol).
+        - Fibre Channel and InfiniBand ports are never listed here; see RV(bmc.fc_ports) and RV(bmc.ib_ports).
+      type: list
+      elements: dict
+    fc_ports:
+      description: Fibre Channel HBA ports (C(id), C(adapter), C(speed_mbps), C(link), C(wwpn)); not network uplinks.
+      type: list
+      elements: dict
+    ib_ports:
+      description: InfiniBand ports, listed apart like RV(bmc.fc_ports).
       type: list
       elements: dict
     firmware:
@@ -91,10 +107,12 @@ def gather(bmc, parts):
     facts = dict(vendor=bmc.vendor, endpoint=bmc.client.endpoint)
     bios = bmc.bios_state() if ("bios" in parts or "cpus" in parts) else None
     readers = dict(system=bmc.system_facts, manager=bmc.manager_facts, cpus=lambda: bmc.cpu_facts(bios["current"]),
-                   memory=bmc.memory_facts, storage=bmc.storage_facts, nics=bmc.nic_facts,
+                   memory=bmc.memory_facts, storage=bmc.storage_facts, nics=bmc.port_facts,
                    firmware=bmc.firmware_inventory, bios=lambda: bios)
     for part in PARTS:
-        if part in parts:
+        if part == "nics" and part in parts:
+            facts.update(readers[part]())   # nics, fc_ports, ib_ports
+        elif part in parts:
             facts[part] = readers[part]()
     return dict(changed=False, bmc=facts)
 

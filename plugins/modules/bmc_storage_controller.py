@@ -19,6 +19,9 @@ description:
   - "xFusion/Huawei iBMC: the controller's OEM JBOD mode, PATCHed with C(If-Match)."
   - "Lenovo XCC and Supermicro offer no mode switch over Redfish: the module fails with what to do instead."
   - Never destroys existing RAID volumes unless O(allow_data_loss=true).
+  - Drives attached without a controller (NVMe on the CPUs' PCIe lanes) are raw to the OS already, and a controller
+    that already passes drives through (hba, jbod or nonraid) counts as done for any pass-through O(mode) it does not
+    offer: both report no change.
   - Changes that apply at the next host reset are compared as pending, so a rerun before the reboot reports no change;
     RV(reboot_required) tells the caller to reboot.
 extends_documentation_fragment:
@@ -29,7 +32,9 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes.actiongroups
 options:
   controller:
-    description: Storage resource id, controller id or model. Defaults to the first storage with a controller.
+    description:
+      - Storage resource id, controller id or model. Defaults to the first storage with a controller, else the
+        first storage of directly attached drives.
     type: str
   mode:
     description: Desired mode. V(jbod) and V(nonraid) both mean that every drive is presented to the OS.

@@ -15,6 +15,7 @@ from ansible_collections.reforge.hci.plugins.module_utils.redfish.vendors.superm
 from ansible_collections.reforge.hci.plugins.module_utils.redfish.vendors.xfusion import XFusionAdapter
 
 from .conftest import STORAGE, SYS, dell_tree, payload
+from .fixture_client import FixtureClient
 
 
 @pytest.mark.parametrize("root, manager, expected", [
@@ -198,3 +199,68 @@ def test_dmtf_mockup_facts(dmtf):
     assert facts["memory"]["total_gib"]
     assert {f["id"] for f in facts["firmware"]} >= {"BIOS", "BMC"}
     assert facts["nics"] and all(n["mac"] for n in facts["nics"])
+
+
+# -- issue 12: storage as it is, ports that are not NICs, refusals that name the controller once ---------
+def _generic_tree(extra: dict) -> dict:
+    sys_ = "/redfish/v1/Systems/1"
+    res = {
+        "/redfish/v1": {"Systems": {"@odata.id": "/redfish/v1/Systems"}, "Managers": {"@odata.id": "/redfish/v1/Managers"},
+                        "Chassis": {"@odata.id": "/redfish/v1/Chassis"}},
+        "/redfish/v1/Systems": {"Members": [{"@odata.id": sys_}]},
+        "/redfish/v1/Managers": {"Members": [{"@odata.id": "/redfish/v1/Managers/1"}]},
+        "/redfish/v1/Managers/1": {"Model": "BMC"},
+        "/redfish/v1/Chassis": {"Members": [{"@odata.id": "/redfish/v1/Chassis/1"}]},
+        "/redfish/v1/Chassis/1": {"NetworkAdapters": {"@odata.id": "/redfish/v1/Chassis/1/NetworkAdapters"}},
+        sys_: {"@odata.id": sys_, "Storage": {"@odata.id": sys_ + "/Storage"},
+               "EthernetInterfaces": {"@odata.id": sys_ + "/EthernetInterfaces"}},
+        sys_ + "/EthernetInterfaces": {"Members": []},
+    }
+    res.update(extra)
+    return res
+
+
+def test_direct_nvme_without_controllers_is_raw_and_left_alone():
+    s = "/redfish/v1/Systems/1/Storage"
+    client = FixtureClient(_generic_tree({
+        s: {"Members": [{"@odata.id": s + "/NVMe1"}, {"@odata.id": s + "/Empty"}]},
+        s + "/NVMe1": {"@odata.id": s + "/NVMe1", "Id": "NVMe1", "Drives": [{"@odata.id": s + "/NVMe1/Drives/1"}]},
+        s + "/NVMe1/Drives/1": {"Id": "1", "Model": "KCD8XPUG3T84", "Protocol": "NVMe"},
+        s + "/Empty": {"@odata.id": s + "/Empty", "Id": "Empty"},
+    }))
+    bmc = BMC(client)
+    [nvme] = bmc.storage_facts()
+    assert (nvme["attachment"], nvme["mode"], nvme["passthrough"], nvme["model"]) == ("direct", "direct", True,
+                                                                                      "KCD8XPUG3T84")
+    storage, ctrl = bmc.find_storage(None)
+    assert ctrl is None and bmc.plan_controller_mode(storage, ctrl, "hba", False) == ("direct", None, [])
+    assert client.writes == []
+
+
+def test_fc_ports_known_by_their_device_functions_are_not_nics():
+    a = "/redfish/v1/Chassis/1/NetworkAdapters"
+    client = FixtureClient(_generic_tree({
+        a: {"Members": [{"@odata.id": a + "/FC1"}]},
+        a + "/FC1": {"Model": "LPe35002", "Ports": {"@odata.id": a + "/FC1/Ports"},
+                     "NetworkDeviceFunctions": {"@odata.id": a + "/FC1/NetworkDeviceFunctions"}},
+        a + "/FC1/Ports": {"Members": [{"@odata.id": a + "/FC1/Ports/1"}]},
+        # No PortProtocol, no MAC: only the device function says what the port is.
+        a + "/FC1/Ports/1": {"@odata.id": a + "/FC1/Ports/1", "Id": "1", "CurrentSpeedGbps": 32},
+        a + "/FC1/NetworkDeviceFunctions": {"Members": [{"@odata.id": a + "/FC1/NetworkDeviceFunctions/1"}]},
+        a + "/FC1/NetworkDeviceFunctions/1": {
+            "NetDevFuncType": "FibreChannel", "FibreChannel": {"WWPN": "10:00:00:10:9B:00:00:01"},
+            "Links": {"PhysicalNetworkPortAssignment": {"@odata.id": a + "/FC1/Ports/1"}}},
+    }))
+    ports = BMC(client).port_facts()
+    assert ports["nics"] == [] and ports["ib_ports"] == []
+    assert ports["fc_ports"] == [dict(id="1", adapter="LPe35002", protocol="FC", speed_mbps=32000, link=None,
+                                      wwpn="10:00:00:10:9B:00:00:01")]
+
+
+def test_refusals_name_the_controller_once_and_list_what_it_offers():
+    from ansible_collections.reforge.hci.plugins.module_utils.redfish.vendors.generic import controller_label
+    assert controller_label("hpe", "HPE MR408i-o Gen11") == "HPE MR408i-o Gen11"
+    assert controller_label("dell", "PERC H755 Front") == "Dell PERC H755 Front"
+    exc = HpeAdapter(FixtureClient({})).unsupported_mode({"Model": "HPE MR408i-o Gen11"}, "hba", ["raid", "nonraid"])
+    assert exc.message.startswith("HPE MR408i-o Gen11 cannot be switched to hba") and "HPE HPE" not in exc.message
+    assert "raid, nonraid" in exc.message and "ssacli" not in exc.message and "HBA" in exc.message

@@ -10,7 +10,7 @@ import re
 from ansible_collections.reforge.hci.plugins.module_utils.redfish.errors import RedfishUnsupported
 from ansible_collections.reforge.hci.plugins.module_utils.redfish.tasks import wait_dell_job, wait_task
 from ansible_collections.reforge.hci.plugins.module_utils.redfish.vendors.generic import (
-    VIRTUALIZATION_PROFILE, GenericAdapter, odata_id,
+    VIRTUALIZATION_PROFILE, GenericAdapter, controller_label, odata_id,
 )
 
 # What each PERC generation can do (Dell's PERC user guides). ControllerMode value for "hba".
@@ -99,10 +99,9 @@ class DellAdapter(GenericAdapter):
         return modes
 
     def unsupported_mode(self, ctrl, mode, supported):
-        model = ctrl.get("Model") or "this PERC"
         return RedfishUnsupported(
-            "Dell %s supports only %s; it cannot be switched to %s mode over Redfish or any other interface."
-            % (model, " and ".join(supported), mode),
+            "%s supports only %s; it cannot be switched to %s mode over Redfish or any other interface."
+            % (controller_label(self.vendor, ctrl.get("Model") or "PERC"), " and ".join(supported), mode),
             vendor=self.vendor, operation="storage_controller",
             advice="Replace it with an HBA (e.g. Dell HBA355i) for Ceph, or keep RAID mode and grade the server "
                    "'reusable with changes'.")

@@ -22,6 +22,8 @@ from ansible_collections.reforge.hci.plugins.module_utils.redfish.writes import 
 )
 
 CONTROLLER_MODES = ("raid", "hba", "jbod", "nonraid")
+# Modes in which every drive reaches the OS as it is (what Ceph wants).
+PASSTHROUGH_MODES = ("hba", "jbod", "nonraid")
 # Modes that mean the same to the OS (every drive presented raw).
 SAME_MODE = {"jbod": "nonraid"}
 
@@ -46,6 +48,13 @@ RESET_TYPES = {
 }
 
 
+def already_passthrough(mode, current, pending, supported):
+    """A pass-through mode is asked for, the controller already passes drives through (now or at the
+    next reset) and the exact mode asked for is not offered: that counts as done."""
+    return mode in PASSTHROUGH_MODES and mode not in supported and \
+        bool(set((current, pending)) & set(PASSTHROUGH_MODES))
+
+
 def odata_id(obj):
     return (obj or {}).get("@odata.id")
 
@@ -56,6 +65,36 @@ def link(resource, *path):
     for key in path:
         node = (node or {}).get(key)
     return odata_id(node)
+
+
+VENDOR_NAMES = {"dell": "Dell", "hpe": "HPE", "xfusion": "xFusion", "lenovo": "Lenovo", "supermicro": "Supermicro"}
+
+
+def controller_label(vendor, model):
+    """'HPE MR408i-o', never 'HPE HPE MR408i-o': the vendor once, only when the model lacks it."""
+    name = VENDOR_NAMES.get(vendor, "")
+    model = model or "the storage controller"
+    return model if not name or model.lower().startswith(name.lower()) else "%s %s" % (name, model)
+
+
+def port_protocol(port):
+    """'FC', 'InfiniBand' or 'Ethernet' (None: the port does not say) from a Port or NetworkPort."""
+    value = port.get("PortProtocol") or port.get("ActiveLinkTechnology") or ""
+    if value in ("FC", "FibreChannel"):
+        return "FC"
+    if value in ("InfiniBand", "IB"):
+        return "InfiniBand"
+    return "Ethernet" if value else None
+
+
+def function_protocol(functions):
+    """The protocol a network adapter's device functions agree on (NetDevFuncType), or None."""
+    kinds = set(f.get("NetDevFuncType") for f in functions if f.get("NetDevFuncType"))
+    if kinds == {"FibreChannel"}:
+        return "FC"
+    if kinds == {"InfiniBand"}:
+        return "InfiniBand"
+    return "Ethernet" if kinds else None
 
 
 class GenericAdapter(object):
@@ -92,7 +131,7 @@ class GenericAdapter(object):
     def facts(self):
         """Everything the reuse report and the prepare role need, as plain data."""
         bios = self.bios_state()
-        return dict(
+        facts = dict(
             vendor=self.vendor,
             endpoint=self.client.endpoint,
             system=self.system_facts(),
@@ -100,10 +139,11 @@ class GenericAdapter(object):
             cpus=self.cpu_facts(bios["current"]),
             memory=self.memory_facts(),
             storage=self.storage_facts(),
-            nics=self.nic_facts(),
             firmware=self.firmware_inventory(),
             bios=bios,
         )
+        facts.update(self.port_facts())
+        return facts
 
     def system_facts(self):
         s = self.refresh_system()
@@ -162,22 +202,39 @@ class GenericAdapter(object):
         uri = link(storage, "Controllers")
         return self.client.members(uri) if uri else []
 
+    def direct_attached(self, storage, controllers):
+        """True for drives that reach the OS without a RAID controller: a Storage resource with no
+        controller, or whose only controllers are the NVMe drives' own (as iLO 6/7 and iDRAC publish
+        CPU-attached NVMe: one Storage per drive)."""
+        if "AutoVolumeCreate" in storage or not storage.get("Drives"):
+            return False
+        return all(c.get("NVMeControllerProperties") and not c.get("SupportedRAIDTypes") for c in controllers)
+
     def storage_facts(self):
         result = []
         for storage in self.storage_resources():
             controllers = self.controllers_of(storage)
-            if not controllers:
-                continue  # e.g. a bare NVMe "storage" without a controller
-            ctrl = controllers[0]
             drives = [self.drive_facts(self.client.get(odata_id(d))) for d in storage.get("Drives", [])]
+            if self.direct_attached(storage, controllers):
+                result.append(dict(
+                    id=storage.get("Id"), uri=odata_id(storage), controller_id=None, attachment="direct",
+                    model=", ".join(sorted(set(d.get("model") or "?" for d in drives))) or storage.get("Name"),
+                    firmware_version=None, mode="direct", pending_mode=None, supported_modes=[], hba_capable=False,
+                    passthrough=True, drives=drives, volumes=[]))
+                continue
+            if not controllers:
+                continue  # a storage resource with neither a controller nor drives
+            ctrl = controllers[0]
             volumes = self.volumes_of(storage)
             mode = self.controller_mode(storage, ctrl, volumes)
+            supported = self.supported_modes(storage, ctrl)
             result.append(dict(
                 id=storage.get("Id"), uri=odata_id(storage), controller_id=ctrl.get("Id") or ctrl.get("MemberId"),
-                model=ctrl.get("Model") or storage.get("Name"), firmware_version=ctrl.get("FirmwareVersion"),
+                attachment="controller", model=ctrl.get("Model") or storage.get("Name"),
+                firmware_version=ctrl.get("FirmwareVersion"),
                 mode=mode, pending_mode=self.pending_controller_mode(storage, ctrl),
-                supported_modes=self.supported_modes(storage, ctrl),
-                hba_capable=bool(set(self.supported_modes(storage, ctrl)) & {"hba", "jbod", "nonraid"}),
+                supported_modes=supported, hba_capable=bool(set(supported) & set(PASSTHROUGH_MODES)),
+                passthrough=mode in PASSTHROUGH_MODES,
                 drives=drives, volumes=[dict(id=v.get("Id"), uri=odata_id(v), raid_type=v.get("RAIDType"),
                                              capacity_bytes=v.get("CapacityBytes")) for v in volumes],
             ))
@@ -221,14 +278,22 @@ class GenericAdapter(object):
         return modes + (["nonraid", "jbod"] if "NonRAID" in allowed else [])
 
     def find_storage(self, controller):
-        """The storage resource whose Id, controller Id or model matches (None: the first with a controller)."""
+        """(storage, controller) whose storage Id, controller Id or model matches; None names the first
+        storage with a RAID controller. Direct-attached drives come back as (storage, None)."""
+        direct = []
         for storage in self.storage_resources():
             ctrls = self.controllers_of(storage)
+            if self.direct_attached(storage, ctrls):
+                direct.append(storage)
+                continue
             if not ctrls:
                 continue
             names = {storage.get("Id"), ctrls[0].get("Id"), ctrls[0].get("MemberId"), ctrls[0].get("Model")}
             if controller is None or controller in names:
                 return storage, ctrls[0]
+        for storage in direct:
+            if controller is None or controller == storage.get("Id"):
+                return storage, None
         raise RedfishNotFound("%s: no storage controller %s" % (self.client.endpoint, controller or ""))
 
     def destructive_volumes(self, volumes):
@@ -237,6 +302,8 @@ class GenericAdapter(object):
 
     def plan_controller_mode(self, storage, ctrl, mode, allow_data_loss):
         """Return (before, after, steps) where steps are callables that make the change."""
+        if ctrl is None:
+            return "direct", None, []   # drives attached to the CPU: raw to the OS already
         volumes = self.volumes_of(storage)
         current = self.controller_mode(storage, ctrl, volumes)
         pending = self.pending_controller_mode(storage, ctrl)
@@ -244,6 +311,8 @@ class GenericAdapter(object):
                 or (mode == "nonraid" and "jbod" in (current, pending)):
             return current, pending, []
         supported = self.supported_modes(storage, ctrl)
+        if already_passthrough(mode, current, pending, supported):
+            return current, pending, []
         if mode not in supported:
             raise self.unsupported_mode(ctrl, mode, supported)
         steps = []
@@ -268,13 +337,13 @@ class GenericAdapter(object):
         what = "switching %s to %s" % (ctrl.get("Model") or ctrl.get("Id") or "the controller", mode)
         return [Step(lambda s=s: self.settled(s, reached, what, tasks=True), what) for s in steps]
 
-
     def unsupported_mode(self, ctrl, mode, supported):
         return RedfishUnsupported(
-            "%s controller %s cannot be switched to %s over Redfish (modes it offers: %s)."
-            % (self.vendor, ctrl.get("Model"), mode, ", ".join(supported) or "none"),
+            "%s cannot be switched to %s over Redfish (modes it offers: %s)."
+            % (controller_label(self.vendor, ctrl.get("Model")), mode, ", ".join(supported) or "no mode switch"),
             vendor=self.vendor, operation="storage_controller",
-            advice="Use the vendor's offline tool or replace the controller with an HBA.")
+            advice="Switch it with the vendor's offline tool if it has a pass-through mode, or fit an HBA for Ceph; "
+                   "hardware_prepare_controller_unsupported=warn prepares the rest of the server meanwhile.")
 
     def delete_volume_steps(self, volumes):
         return [Step(lambda v=v: self.delete_volume(v), "volume %s" % v.get("Id"), destroys=True) for v in volumes]
@@ -328,37 +397,61 @@ class GenericAdapter(object):
 
     # network -----------------------------------------------------------------------------
     def nic_facts(self):
+        return self.port_facts()["nics"]
+
+    def port_facts(self):
+        """Ethernet ports (``nics``: the uplinks, bond candidates) and, apart, the ports that are not
+        Ethernet: Fibre Channel HBAs (``fc_ports``) and InfiniBand (``ib_ports``)."""
         ports = []
         for iface in self._collection(self.system, "EthernetInterfaces"):
             ports.append(dict(
                 id=iface.get("Id"), mac=iface.get("MACAddress") or iface.get("PermanentMACAddress"),
                 speed_mbps=iface.get("SpeedMbps"), link=iface.get("LinkStatus"),
-                lldp=None, source="EthernetInterfaces"))
+                lldp=None, protocol="Ethernet", source="EthernetInterfaces"))
         by_mac = dict((p["mac"].lower(), p) for p in ports if p.get("mac"))
-        for port in self.network_ports():
+        fabric = dict(FC=[], InfiniBand=[])
+        for adapter, port, functions in self.network_ports():
             mac = (port.get("AssociatedNetworkAddresses") or [None])[0] or \
                 ((port.get("Ethernet") or {}).get("AssociatedMACAddresses") or [None])[0]
+            protocol = port_protocol(port) or function_protocol(functions())
             speed = port.get("CurrentSpeedGbps")
+            speed_mbps = int(speed * 1000) if speed is not None else port.get("CurrentLinkSpeedMbps")
+            if protocol in fabric:
+                fc = port.get("FibreChannel") or {}
+                wwpns = fc.get("AssociatedWorldWideNames") or [
+                    (f.get("FibreChannel") or {}).get("WWPN") for f in functions()
+                    if odata_id((f.get("Links") or {}).get("PhysicalNetworkPortAssignment")) == odata_id(port)]
+                fabric[protocol].append(dict(
+                    id=port.get("Id"), adapter=adapter.get("Model") or adapter.get("Name"), protocol=protocol,
+                    speed_mbps=speed_mbps, link=port.get("LinkStatus"), wwpn=(wwpns or [None])[0]))
+                continue
             entry = by_mac.get((mac or "").lower())
             lldp = (port.get("Ethernet") or {}).get("LLDPReceive")
             if entry is None:
                 entry = dict(id=port.get("Id"), mac=mac, speed_mbps=None, link=port.get("LinkStatus"), lldp=None,
-                             source="NetworkAdapters")
+                             protocol=protocol, source="NetworkAdapters")
                 ports.append(entry)
-            if speed is not None:
-                entry["speed_mbps"] = int(speed * 1000)
-            elif port.get("CurrentLinkSpeedMbps") is not None:
-                entry["speed_mbps"] = port.get("CurrentLinkSpeedMbps")
+            if speed_mbps is not None:
+                entry["speed_mbps"] = speed_mbps
             if lldp:
                 entry["lldp"] = dict(chassis_id=lldp.get("ChassisId"), port_id=lldp.get("PortId"),
                                      system_name=lldp.get("SystemName"))
-        return ports
+        return dict(nics=ports, fc_ports=fabric["FC"], ib_ports=fabric["InfiniBand"])
 
     def network_ports(self):
+        """(adapter, port, functions) per adapter port; functions() reads the adapter's network device
+        functions once, only when a port does not say its protocol itself."""
         ports = []
         for chassis in self._collection(self.client.root, "Chassis"):
             for adapter in self._collection(chassis, "NetworkAdapters"):
-                ports.extend(self._collection(adapter, "Ports") or self._collection(adapter, "NetworkPorts"))
+                cache = []
+
+                def functions(adapter=adapter, cache=cache):
+                    if not cache:
+                        cache.append(self._collection(adapter, "NetworkDeviceFunctions"))
+                    return cache[0]
+                for port in self._collection(adapter, "Ports") or self._collection(adapter, "NetworkPorts"):
+                    ports.append((adapter, port, functions))
         return ports
 
     # firmware ------------------------------------------------------------------------------
@@ -493,6 +586,7 @@ class GenericAdapter(object):
         if chosen is None:
             raise RedfishUnsupported("%s does not offer reset %s (offers %s)" % (self.client.endpoint, reset_type, allowed),
                                      vendor=self.vendor, operation="power")
+
         def happened():
             power = self.refresh_system().get("PowerState")
             wanted = {"on": ("On", "PoweringOn"), "off": ("Off", "PoweringOff"),

@@ -8,7 +8,7 @@ __metaclass__ = type
 from ansible_collections.reforge.hci.plugins.module_utils.redfish.errors import RedfishUnsupported
 from ansible_collections.reforge.hci.plugins.module_utils.redfish.update_monitor import HPE_BUSY
 from ansible_collections.reforge.hci.plugins.module_utils.redfish.vendors.generic import (
-    VIRTUALIZATION_PROFILE, GenericAdapter, link, odata_id,
+    PASSTHROUGH_MODES, VIRTUALIZATION_PROFILE, GenericAdapter, already_passthrough, controller_label, link, odata_id,
 )
 from ansible_collections.reforge.hci.plugins.module_utils.redfish.writes import LANDED
 
@@ -90,7 +90,7 @@ class HpeAdapter(GenericAdapter):
             model=array.get("Model"), firmware_version=((array.get("FirmwareVersion") or {}).get("Current") or {})
             .get("VersionString"), mode=current, pending_mode=pending_mode if pending_mode != current else None,
             supported_modes=supported, hba_capable="hba" in supported or "nonraid" in supported,
-            drives=[], volumes=[dict(id=str(ld.get("LogicalDriveNumber")), raid_type=ld.get("Raid"),
+            attachment="controller", passthrough=current in PASSTHROUGH_MODES, drives=[], volumes=[dict(id=str(ld.get("LogicalDriveNumber")), raid_type=ld.get("Raid"),
                                      capacity_bytes=(ld.get("CapacityGiB") or 0) * 2 ** 30)
                                 for ld in config.get("LogicalDrives") or []],
         )]
@@ -120,10 +120,10 @@ class HpeAdapter(GenericAdapter):
         facts = self.storage_facts()[0]
         current, pending = facts["mode"], facts["pending_mode"]
         equivalent = {"jbod": "nonraid"}.get(mode, mode)
-        if equivalent in (current, pending):
+        if equivalent in (current, pending) or already_passthrough(mode, current, pending, facts["supported_modes"]):
             return current, pending, []
         if mode not in facts["supported_modes"]:
-            raise self.unsupported_mode(ctrl, mode, facts["supported_modes"])
+            raise self.smart_array_unsupported(ctrl, mode, facts["supported_modes"])
         drop_volumes = mode != "raid" and facts["volumes"]
         if drop_volumes and not allow_data_loss:
             from ansible_collections.reforge.hci.plugins.module_utils.redfish.errors import RedfishDataLossRefused
@@ -139,10 +139,10 @@ class HpeAdapter(GenericAdapter):
         # SmartStorageConfig takes a whole-document PUT to its settings object, applied at next POST.
         return current, pending, self.settled_mode_steps(storage, ctrl, mode, [lambda: self.client.put(settings_uri, body)])
 
-    def unsupported_mode(self, ctrl, mode, supported):
+    def smart_array_unsupported(self, ctrl, mode, supported):
         return RedfishUnsupported(
-            "HPE %s cannot be switched to %s over Redfish (iLO offers: %s)."
-            % (ctrl.get("Model") or "Smart Array", mode, ", ".join(supported)),
+            "%s cannot be switched to %s over Redfish (iLO offers: %s)."
+            % (controller_label(self.vendor, ctrl.get("Model") or "Smart Array"), mode, ", ".join(supported)),
             vendor=self.vendor, operation="storage_controller",
             advice="Older Smart Array (P4xx without dual mode) needs HBA mode set in SSA/ssacli offline, "
                    "or use mode nonraid (Mixed: unconfigured drives are passed to the OS).")
