@@ -78,7 +78,7 @@ def test_discover_report_and_chromium(campus, tmp_path):
     grades = {h: r["grade"] for h, r in report["servers"].items()}
     assert grades["spare5"] == "reusable_with_changes"          # PERC11: controller must be replaced
     assert any("replace it with an HBA" in r["text"] for r in report["servers"]["spare5"]["reasons"])
-    assert grades["spare6"] == "reusable_with_changes"          # 64 GiB, 1 GbE, no controller over Redfish
+    assert grades["spare6"] == "retire"          # Haswell: out of Intel's microcode servicing (and 64 GiB, 1 GbE)
     assert report["servers"]["node1"]["measured"]["firmware_behind"]   # lab baseline is newer than node1
     assert not report["servers"]["node3"]["measured"]["firmware_behind"] == [
         {"component": "Bios", "version": "1.86", "baseline": "2.20.1"}], "Dell baseline must not apply to xFusion"

@@ -553,6 +553,10 @@ def hpe_gen12_nvme() -> dict:
             f"{R}/UpdateService/FirmwareInventory/1": {"Name": "iLO 7", "Version": "1.12 Feb 20 2025"},
             f"{R}/UpdateService/FirmwareInventory/2": {"Name": "System ROM", "Version": "U68 v1.20 (01/30/2025)"},
             f"{R}/UpdateService/FirmwareInventory/19": {"Name": "VO003840KYDMT", "Version": "HPK3"},
+            # HPE's mockup gives both 25G ports the first port's MAC; here each has its own, so the
+            # server has the two fast uplinks a Gen12 ships with.
+            f"{R}/Chassis/1/NetworkAdapters/DE080000/Ports/1": {
+                "Ethernet": {"AssociatedMACAddresses": ["88:e9:a4:6b:a8:ad", "88:e9:a4:6b:a8:af"]}},
         },
     }
 
