@@ -15,7 +15,8 @@ description:
   - Groups by vendor (C(vendor_<name>)), model (C(model_<name>)) and readiness
     (C(readiness_reusable), C(readiness_reusable_with_changes), C(readiness_retire)); more with
     C(keyed_groups)/C(groups)/C(compose).
-  - Probes run in parallel; a BMC that does not answer or rejects the credentials is skipped with a warning.
+  - Probes run in parallel; a BMC that does not answer, rejects the credentials or serves something the plugin cannot
+    read is skipped with a warning naming it and the cause; the other hosts still load.
   - The inventory file must end in C(redfish.yml) or C(redfish.yaml).
 extends_documentation_fragment:
   - constructed
@@ -54,6 +55,8 @@ options:
     description: Verify the BMC certificates.
     type: bool
     default: true
+    env:
+      - name: REDFISH_VALIDATE_CERTS
   ca_path:
     description: CA bundle for the BMC certificates.
     type: path
@@ -63,6 +66,15 @@ options:
     description: Seconds per request (keep it short for range scans).
     type: int
     default: 10
+    env:
+      - name: REDFISH_TIMEOUT
+  auth:
+    description: V(session) creates a Redfish session per BMC (deleted at the end); V(basic) sends Basic authentication.
+    type: str
+    choices: [session, basic]
+    default: session
+    env:
+      - name: REDFISH_AUTH
   workers:
     description: BMCs probed at the same time.
     type: int
@@ -164,21 +176,26 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
             return False
 
     def _probe(self, endpoint):
-        client = RedfishClient(endpoint, self.get_option("username"), self.get_option("password"),
-                               validate_certs=self.get_option("validate_certs"), ca_path=self.get_option("ca_path"),
-                               timeout=self.get_option("timeout"), retry_policy=RetryPolicy(retries=1))
         try:
+            client = RedfishClient(endpoint, self.get_option("username"), self.get_option("password"),
+                                   validate_certs=self.get_option("validate_certs"), ca_path=self.get_option("ca_path"),
+                                   timeout=self.get_option("timeout"), auth=self.get_option("auth"),
+                                   retry_policy=RetryPolicy(retries=1))
             with client:
                 bmc = BMC(client)
                 if self.get_option("readiness"):
                     facts = bmc.facts()
                 else:
                     facts = dict(vendor=bmc.vendor, endpoint=client.endpoint, system=bmc.system_facts())
+            if self.get_option("readiness"):
+                facts["reuse"] = grade(facts, self.get_option("reuse_criteria"))
         except RedfishError as exc:
             display.warning("redfish inventory: skipping %s: %s" % (endpoint, exc.message))
             return None
-        if self.get_option("readiness"):
-            facts["reuse"] = grade(facts, self.get_option("reuse_criteria"))
+        except Exception as exc:  # pylint: disable=broad-except
+            # One BMC with an answer we cannot read must not take the campus's inventory down with it.
+            display.warning("redfish inventory: skipping %s: %s: %s" % (endpoint, type(exc).__name__, exc))
+            return None
         return facts
 
     def _add(self, endpoint, facts):
