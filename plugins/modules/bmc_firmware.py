@@ -147,8 +147,6 @@ def update(bmc, params, check_mode, warn):
     baseline = applicable(params["baseline"], bmc.vendor, bmc.system.get("Model"))
     monitor = update_monitor(bmc)
     monitor.poller.unreachable_timeout = params["unreachable_timeout"]
-    if baseline:
-        monitor.snapshot(b["image_uri"] for b in baseline)   # before the inventory (see snapshot)
     inventory = bmc.firmware_inventory() if baseline else []
     if baseline and not inventory:
         raise RedfishError("%s exposes no firmware inventory; cannot compare with the baseline" % bmc.client.endpoint)
@@ -168,6 +166,8 @@ def update(bmc, params, check_mode, warn):
     before = dict((f["id"], f["version"]) for f in inventory)
     # An update an earlier run left in flight is waited on, never sent a second time.
     pending = []
+    if plan:
+        monitor.snapshot(p["image_uri"] for p in plan)
     for item in plan:
         handle = monitor.in_flight(item)
         if handle:

@@ -70,8 +70,8 @@ class UpdateMonitor(object):
 
     # -- an update already in flight ------------------------------------------------------------
     def snapshot(self, image_uris):
-        """Note the updates the BMC is working on for these images. Read before the inventory: an update
-        that ends in between then shows as done in the inventory, never as neither running nor done."""
+        """Note the updates the BMC is working on for these images. ``in_flight`` reads the inventory
+        after this: an update that ends in between shows there as done, never as neither running nor done."""
         names = set(image_name(u) for u in image_uris)
         self.active = {}
         for name, handle in self.active_work(names):
@@ -86,11 +86,23 @@ class UpdateMonitor(object):
                                          state=task.get("TaskState"))
 
     def in_flight(self, item):
-        """A handle (kind, uri, state) on this item's update if the BMC is already working on it, else None."""
+        """A handle (kind, uri, state) on this item's update if the BMC is already working on it (or has just
+        finished it: the component reached the version since the plan was made), else None. After ``snapshot``."""
         handle = self.active.get(image_name(item["image_uri"]))
-        if handle is None and any(self._updating(e) for e in self.entries(item)):
-            handle = dict(kind="inventory", uri=item.get("uri"), state="Updating")
+        if handle is None:
+            entries = self.entries(item)
+            if any(self._updating(e) for e in entries):
+                handle = dict(kind="inventory", uri=item.get("uri"), state="Updating")
+            elif any(self._at(e, item["to"]) for e in entries):
+                handle = dict(kind="inventory", uri=item.get("uri"), state="Completed")
         return handle
+
+    @staticmethod
+    def _at(entry, version):
+        try:
+            return compare_versions(entry.get("Version") or "", version) == 0
+        except UncomparableVersion:
+            return False
 
     def tasks(self):
         service = link(self.client.root, "Tasks")   # the root's "Tasks" links the TaskService
@@ -111,13 +123,8 @@ class UpdateMonitor(object):
         if staged(result):
             return "staged"
         self.wait_service(item)
-        entries = self.settle_inventory(item)
-        for entry in entries:
-            try:
-                if compare_versions(entry.get("Version") or "", item["to"]) == 0:
-                    return "updated"
-            except UncomparableVersion:
-                continue
+        if any(self._at(e, item["to"]) for e in self.settle_inventory(item)):
+            return "updated"
         return "unconfirmed"
 
     def wait_service(self, item):

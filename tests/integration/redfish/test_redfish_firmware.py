@@ -111,7 +111,8 @@ def test_ilo_failed_flash_without_task_is_a_failure(bmc, image_server):
 
 @pytest.mark.parametrize("bmc", ["node2"], indirect=True)
 def test_rerun_during_an_ilo_update_waits_on_it(bmc, image_server):
-    bmc.lab("POST", "config", dict(update_seconds=4))
+    # long enough to outlast the check-mode run and the start of the rerun (about 2 s each)
+    bmc.lab("POST", "config", dict(update_seconds=8))
     # an earlier run that timed out (or was killed) left the update running
     started = bmc.http.post(bmc.endpoint + SIMPLE_UPDATE, auth=bmc.auth, timeout=30,
                             json={"ImageURI": image_server + "/ilo5-3.12.bin"})
@@ -129,7 +130,7 @@ def test_rerun_during_an_ilo_update_waits_on_it(bmc, image_server):
 
 @pytest.mark.parametrize("bmc", ["node1"], indirect=True)
 def test_rerun_during_an_idrac_download_waits_on_the_job(bmc, image_server):
-    bmc.lab("POST", "config", dict(update_seconds=3))
+    bmc.lab("POST", "config", dict(update_seconds=6))
     baseline = [dict(component="^BIOS$", version="2.20.1", image_uri=image_server + "/bios-2.20.1.bin")]
     started = bmc.http.post(bmc.endpoint + SIMPLE_UPDATE, auth=bmc.auth, timeout=30,
                             json={"ImageURI": baseline[0]["image_uri"]})
