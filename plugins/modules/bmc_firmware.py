@@ -167,7 +167,7 @@ def update(bmc, params, check_mode, warn):
     # An update an earlier run left in flight is waited on, never sent a second time.
     pending = []
     if plan:
-        monitor.snapshot(p["image_uri"] for p in plan)
+        monitor.snapshot(plan)
     for item in plan:
         handle = monitor.in_flight(item)
         if handle:

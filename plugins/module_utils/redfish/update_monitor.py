@@ -64,31 +64,40 @@ class UpdateMonitor(object):
         self.client = bmc.client
         self.poller = bmc.poller
         self.active = {}
+        self._reads = {}
 
     def is_bmc_firmware(self, item):
         return bool(BMC_NAMES.search(item.get("component") or "") or BMC_NAMES.search(item.get("inventory_id") or ""))
 
     # -- an update already in flight ------------------------------------------------------------
-    def snapshot(self, image_uris):
-        """Note the updates the BMC is working on for these images. ``in_flight`` reads the inventory
+    def snapshot(self, plan):
+        """Note the updates the BMC is working on for these plan items. ``in_flight`` reads the inventory
         after this: an update that ends in between shows there as done, never as neither running nor done."""
-        names = set(image_name(u) for u in image_uris)
-        self.active = {}
-        for name, handle in self.active_work(names):
-            self.active.setdefault(name, handle)
+        self.active, self._reads = {}, {}
+        for item in plan:
+            handle = self.active_work(item)
+            if handle:
+                self.active[item["inventory_id"]] = handle
 
-    def active_work(self, names):
-        for task in self.tasks():
-            if task.get("TaskState") in TASK_ACTIVE:
-                for name in names:
-                    if _mentions(task, name):
-                        yield name, dict(kind="task", uri=task.get("TaskMonitor") or odata_id(task),
-                                         state=task.get("TaskState"))
+    def names(self, item):
+        """What names this item's update in a task: the image's file name."""
+        return [image_name(item["image_uri"])]
+
+    def active_work(self, item):
+        for task in self._cached("tasks", self.tasks):
+            if task.get("TaskState") in TASK_ACTIVE and any(_mentions(task, n) for n in self.names(item)):
+                return dict(kind="task", uri=task.get("TaskMonitor") or odata_id(task), state=task.get("TaskState"))
+        return None
+
+    def _cached(self, key, read):
+        if key not in self._reads:
+            self._reads[key] = read()
+        return self._reads[key]
 
     def in_flight(self, item):
         """A handle (kind, uri, state) on this item's update if the BMC is already working on it (or has just
         finished it: the component reached the version since the plan was made), else None. After ``snapshot``."""
-        handle = self.active.get(image_name(item["image_uri"]))
+        handle = self.active.get(item["inventory_id"])
         if handle is None:
             entries = self.entries(item)
             if any(self._updating(e) for e in entries):
@@ -159,12 +168,17 @@ class UpdateMonitor(object):
 class DellUpdateMonitor(UpdateMonitor):
     """iDRAC: firmware is a job in the job queue (Downloading, Running, Scheduled for the reboot, Completed)."""
 
-    def active_work(self, names):
-        for job in self.client.members("%s/Jobs" % odata_id(self.bmc.manager), optional=True):
-            if job.get("JobType") == "FirmwareUpdate" and job.get("JobState") in JOB_ACTIVE:
-                for name in names:
-                    if name in (job.get("Name") or ""):
-                        yield name, dict(kind="job", uri=odata_id(job), state=job.get("JobState"))
+    def names(self, item):
+        # Real iDRAC job names read "Firmware Update: <component>" (the lab's: the image file name).
+        return [image_name(item["image_uri"]), item["component"]]
+
+    def active_work(self, item):
+        jobs = self._cached("jobs", lambda: self.client.members("%s/Jobs" % odata_id(self.bmc.manager), optional=True))
+        for job in jobs:
+            if job.get("JobType") == "FirmwareUpdate" and job.get("JobState") in JOB_ACTIVE and \
+                    any(n in (job.get("Name") or "") for n in self.names(item)):
+                return dict(kind="job", uri=odata_id(job), state=job.get("JobState"))
+        return None
 
 
 class HpeUpdateMonitor(UpdateMonitor):
