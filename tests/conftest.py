@@ -41,6 +41,10 @@ def _ctl(component: str, verb: str) -> subprocess.CompletedProcess:
 # vCenter simulators, migration), each with its own lab dir and ports.
 NODES_LANE = ("tests/integration/cluster/", "tests/lab/nodes/", "tests/molecule/test_molecule.py::test_node_scenario",
               "tests/perf/")
+# Tests under those paths that bring up a lab of their own (own lab dir, private network
+# namespace) and so can run beside the shared nodes lab: in the sims lane, whose CPU the
+# nodes lane's waits leave free.
+OWN_LAB = ("tests/lab/nodes/test_nodes.py::test_up_down_cycle_in_a_private_network_namespace",)
 AREAS = (("tests/unit/", "unit"), ("tests/test_collection_quality.py", "sanity and lint"),
          ("tests/lab/redfish/", "Redfish"), ("tests/integration/redfish/", "Redfish"),
          ("tests/lab/vcsim/", "migration"), ("tests/integration/migration/", "migration"),
@@ -49,7 +53,7 @@ AREAS = (("tests/unit/", "unit"), ("tests/test_collection_quality.py", "sanity a
 
 
 def lane_of(nodeid: str) -> str:
-    return "nodes" if nodeid.startswith(NODES_LANE) else "sims"
+    return "nodes" if nodeid.startswith(NODES_LANE) and not nodeid.startswith(OWN_LAB) else "sims"
 
 
 def area_of(nodeid: str) -> str:
