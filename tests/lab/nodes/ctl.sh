@@ -34,12 +34,25 @@ else
   RUNROOT="/run/reforge-lab/$(printf '%s' "$STATE" | sha256sum | cut -c1-12)" PODMAN_TMP="$RUNROOT/tmp"
 fi
 
+# Node images live in one machine-wide store beside the image tarballs, imported
+# once per recipe: a new lab (a fresh clone, the private-namespace test) uses them
+# read-only as an additional image store instead of importing ~1 GB each time.
+IMAGE_STORE="$LAB_CACHE/podman-images"
+IMAGE_STORE_RUN="/run/reforge-lab/images"
+
 # Podman with a private store and config: nothing under /etc or /var/lib/containers.
+# Containers and their writable layers stay in this lab's own store.
 # fd 9 (the lab lock) is closed for podman: conmon outlives the call and
 # would hold the lock forever.
+PODMAN_ARGS=(--root "$STATE/podman/root" --runroot "$RUNROOT" --storage-driver overlay
+             --storage-opt "additionalimagestore=$IMAGE_STORE")
 pm() {
-  CONTAINERS_CONF="$STATE/containers.conf" podman --root "$STATE/podman/root" \
-    --runroot "$RUNROOT" --storage-driver overlay "$@" 9>&-
+  CONTAINERS_CONF="$STATE/containers.conf" podman "${PODMAN_ARGS[@]}" "$@" 9>&-
+}
+
+# The machine-wide image store itself (writes under its lock only).
+image_store() {
+  podman --root "$IMAGE_STORE" --runroot "$IMAGE_STORE_RUN" --storage-driver overlay "$@" 9>&-
 }
 
 # up/down/power change shared state (bridges, loops, containers): one at a
@@ -178,17 +191,29 @@ sync_repo() {
 
 image_ref() { echo "localhost/reforge-lab-node:$(basename "$1" .tar)"; }
 
-# Imports the given image tarballs into the private store (once each).
+# One tarball into the machine-wide image store, unless it is there already.
+import_shared() {
+  local tar="$1" ref="$2" old
+  image_store image exists "$ref" && return 0
+  log "importing $(basename "$tar") into the machine-wide image store"
+  heartbeat "nodes: import" image_store import -q "$tar" "$ref" >/dev/null
+  # An image whose tarball prune_cache removed (no lab used it for two weeks) goes too.
+  for old in $(image_store images --format '{{.Repository}}:{{.Tag}}' | grep '^localhost/reforge-lab-node:'); do
+    [ -e "$LAB_CACHE/${old##*:}.tar" ] || image_store rmi "$old" >/dev/null 2>&1 || true
+  done
+}
+
+# Makes the given image tarballs' images available to this lab (imported once per machine).
 ensure_images() {
   local tar ref old keep=()
   for tar in "$@"; do
     ref=$(image_ref "$tar"); keep+=("$ref")
-    pm image exists "$ref" || { log "importing $(basename "$tar") into this lab's image store";
-                                heartbeat "nodes: import" pm import -q "$tar" "$ref" >/dev/null; }
+    pm image exists "$ref" || with_lock "$LAB_CACHE/podman-images.lock" import_shared "$tar" "$ref"
   done
-  # Older recipes' images are dead weight once their nodes are gone (a node in use keeps its own).
-  for old in $(pm images --format '{{.Repository}}:{{.Tag}}' | grep '^localhost/reforge-lab-node:' \
-      | grep -vxF -f <(printf '%s\n' "${keep[@]}")); do
+  # Images a lab of an older layout imported into its own store: dead weight once
+  # their nodes are gone (a node in use keeps its own; the shared store's are read-only here).
+  for old in $(pm images --filter readonly=false --format '{{.Repository}}:{{.Tag}}' 2>/dev/null \
+      | grep '^localhost/reforge-lab-node:' | grep -vxF -f <(printf '%s\n' "${keep[@]}")); do
     pm rmi "$old" >/dev/null 2>&1 || true
   done
 }
@@ -309,13 +334,14 @@ write_json() {
   done
   jq -n --argjson nodes "[$(IFS=,; echo "${nodes[*]}")]" --arg img "$image" --arg repo "$repo" --arg boot "$3" \
     --arg rin "$REPO_IN_NODE" --arg key "$SSH_KEY" --arg ctl "$REPO_ROOT/tests/lab/nodes/ctl.sh" \
-    --arg mb $MGMT_BR --arg ha "$HOST_ADDR/24" --arg sb $STOR_BR --arg st "$STATE" --arg rr "$RUNROOT" '{
+    --arg mb $MGMT_BR --arg ha "$HOST_ADDR/24" --arg sb $STOR_BR --arg st "$STATE" --arg rr "$RUNROOT" --arg is "$IMAGE_STORE" '{
       nodes: $nodes, ssh_key: $key, image: $img,
       bridge: {management: {name: $mb, host_address: $ha, network: "10.250.0.0/24"},
                storage: {name: $sb, network: "10.250.1.0/24", host_address: null}},
       apt_repo: {host_path: ($st + "/apt"), cache_path: $repo, node_path: $rin, source: ("deb [trusted=yes] file:" + $rin + " ./")},
       power_hook: ($ctl + " power <node> on|off|shutdown|status"),
-      podman: ("CONTAINERS_CONF=" + $st + "/containers.conf podman --root " + $st + "/podman/root --runroot " + $rr),
+      podman: ("CONTAINERS_CONF=" + $st + "/containers.conf podman --root " + $st + "/podman/root --runroot " + $rr
+               + " --storage-driver overlay --storage-opt additionalimagestore=" + $is),
       boot_seconds: ($boot | tonumber)}' > "$REFORGE_LAB_DIR/nodes.json.tmp"
   mv "$REFORGE_LAB_DIR/nodes.json.tmp" "$REFORGE_LAB_DIR/nodes.json"
 }
