@@ -113,12 +113,18 @@ def test_playbooks_on_the_classes(classes, tmp_path):
     inventory = tmp_path / "classes.yml"
     inventory.write_text(json.dumps({"classes": {"hosts": {
         b.name: {"bmc_endpoint": b.endpoint} for b in classes.bmcs}}}))
-    # (the lab's firmware images are found from the lab inventory's folder, not this one's)
+    # Firmware is proven on the six lab servers (test_redfish_playbooks.py); here the storage and BIOS paths.
     limit = "-e reforge_discover_hosts=classes -e reforge_prepare_hosts=classes -e reforge_prepare_batch=3 " \
-        "-e hardware_firmware_images=file://%s" % (
-        REPO_ROOT / "tests" / "integration" / "redfish" / "firmware")
+        "-e '{\"hardware_firmware_baseline\": []}'"
     cursors = {b.name: b.cursor() for b in classes.bmcs}
-    _playbook(inventory, "discover.yml", limit, "-e reuse_report_dir=%s" % tmp_path, "-e reuse_report_campus=classes")
+    # The role's connection options reach the modules: Basic authentication, no session at all.
+    _playbook(inventory, "discover.yml", limit, "-e reuse_report_dir=%s" % tmp_path, "-e reuse_report_campus=classes",
+              "-e bmc_auth=basic -e bmc_timeout=20 -e bmc_validate_certs=true")
+    for sim in classes.bmcs:
+        entries = sim.requests_since(cursors[sim.name])
+        assert entries and not [e for e in entries if e["method"] == "POST" and "/Sessions" in e["path"]], \
+            "auth: basic opens no session"
+        assert {e["auth"] for e in entries if e["path"].startswith("/redfish/v1/Systems")} == {"basic"}
     report = json.loads((tmp_path / "classes-reuse.json").read_text())
     assert {h: r["grade"] for h, r in report["servers"].items()} == {
         "gen12nvme": REUSABLE, "r7625nonraid": REUSABLE, "r660fc": WITH_CHANGES}
