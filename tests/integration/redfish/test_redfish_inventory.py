@@ -64,3 +64,32 @@ readiness: false
     assert data["_meta"]["hostvars"] == {}
     assert "rejected the credentials" in err and "18299" in err
     assert "not-the-password" not in err
+
+
+def test_a_bmc_that_fails_is_skipped_and_the_others_still_load(fleet, lab, tmp_path):
+    """Whatever one BMC does wrong, the rest of the source loads: here a BMC that reports its core count
+    as a word (the grading used to raise a TypeError outside the plugin's error handling, and the whole
+    source came back empty) and an endpoint that is not a URL."""
+    from lab.redfish.bmc import Config
+    from lab.redfish.conftest import free_port_range
+    from lab.redfish.fleet import build
+    from lab.redfish.server import Fleet as SimFleet
+
+    pki = lab.get("pki")
+    [odd] = build(1, free_port_range(1), Config(), hook=REPO_ROOT / "nonexistent",
+                  spec=[("odd", "dmtf-rackmount1", None)])
+    sims = SimFleet([odd], pki["cert"], pki["key"]).start()
+    try:
+        odd.get("/redfish/v1/Systems/437XR1138R2/Processors/CPU1")["TotalCores"] = "eight"
+        data, err = inventory(tmp_path, """
+plugin: reforge.hci.redfish
+endpoints: ["%s", "https://127.0.0.1:%d", "https://[bad"]
+ca_path: %s
+auth: basic
+timeout: 5
+""" % (fleet.bmcs[0].endpoint, odd.port, fleet.info["ca"]),
+            env=dict(REDFISH_USERNAME=fleet.info["username"], REDFISH_PASSWORD=fleet.info["password"]))
+    finally:
+        sims.stop()
+    assert [v["bmc_endpoint"] for v in data["_meta"]["hostvars"].values()] == [fleet.bmcs[0].endpoint]
+    assert "skipping https://127.0.0.1:%d: TypeError" % odd.port in err and "skipping https://[bad" in err
