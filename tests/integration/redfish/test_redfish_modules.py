@@ -101,6 +101,17 @@ def test_dell_perc11_to_hba_fails_honestly(bmc):
     assert bmc.writes_since(cursor) == []
 
 
+@pytest.mark.parametrize("bmc", ["node4"], indirect=True)
+def test_refusal_names_the_controller_once_and_what_it_offers(bmc):
+    cursor = bmc.cursor()
+    result = run_module("bmc_storage_controller", bmc.conn(mode="hba", allow_data_loss=True))
+    assert result["failed"] and result["error_class"] == "RedfishUnsupported", result
+    assert result["msg"].startswith("HPE MR408i-o Gen11 cannot be switched to hba over Redfish (modes it offers: raid, "
+                                    "nonraid, jbod)"), result["msg"]
+    assert "HPE HPE" not in result["msg"] and "ssacli" not in result["msg"]   # Smart Array advice is for Smart Array
+    assert bmc.writes_since(cursor) == []
+
+
 @pytest.mark.parametrize("bmc", ["node3"], indirect=True)
 def test_xfusion_jbod(bmc):
     args = bmc.conn(mode="jbod", allow_data_loss=True)

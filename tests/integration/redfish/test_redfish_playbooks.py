@@ -79,6 +79,12 @@ def test_discover_report_and_chromium(campus, tmp_path):
     assert grades["spare5"] == "reusable_with_changes"          # PERC11: controller must be replaced
     assert any("replace it with an HBA" in r["text"] for r in report["servers"]["spare5"]["reasons"])
     assert grades["spare6"] == "retire"          # Haswell: out of Intel's microcode servicing (and 64 GiB, 1 GbE)
+    assert report["servers"]["spare5"]["changes"] == ["a new HBA"]
+    # reusable as is (after prepare), after a named change, retire: what prepare_hardware.yml will do
+    assert report["summary"]["counts"] == {"reusable": 2, "reusable_with_changes": 3, "retire": 1}, report["summary"]
+    # the planned switch of node1's PERC deletes its RAID1 boot volume: the report says so before prepare does it
+    [node1_ctrl] = [r for r in report["servers"]["node1"]["reasons"] if r["area"] == "controller"]
+    assert "destroys 1 RAID volume(s) (Disk.Virtual.0:RAID.Integrated.1-1)" in node1_ctrl["text"], node1_ctrl
     assert report["servers"]["node1"]["measured"]["firmware_behind"]   # lab baseline is newer than node1
     assert not report["servers"]["node3"]["measured"]["firmware_behind"] == [
         {"component": "Bios", "version": "1.86", "baseline": "2.20.1"}], "Dell baseline must not apply to xFusion"
