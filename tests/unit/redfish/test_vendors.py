@@ -223,15 +223,20 @@ def _generic_tree(extra: dict) -> dict:
 def test_direct_nvme_without_controllers_is_raw_and_left_alone():
     s = "/redfish/v1/Systems/1/Storage"
     client = FixtureClient(_generic_tree({
-        s: {"Members": [{"@odata.id": s + "/NVMe1"}, {"@odata.id": s + "/Empty"}]},
+        s: {"Members": [{"@odata.id": s + "/NVMe1"}, {"@odata.id": s + "/Empty"}, {"@odata.id": s + "/CPU.1"}]},
+        # iDRAC-style: a storage per CPU whose controller is NVMe-only with no RAID level
+        s + "/CPU.1": {"@odata.id": s + "/CPU.1", "Id": "CPU.1", "Drives": [{"@odata.id": s + "/NVMe1/Drives/1"}],
+                       "StorageControllers": [{"MemberId": "CPU.1", "Model": "CPU.1", "SupportedRAIDTypes": [],
+                                               "SupportedDeviceProtocols": ["NVMe"]}]},
         s + "/NVMe1": {"@odata.id": s + "/NVMe1", "Id": "NVMe1", "Drives": [{"@odata.id": s + "/NVMe1/Drives/1"}]},
         s + "/NVMe1/Drives/1": {"Id": "1", "Model": "KCD8XPUG3T84", "Protocol": "NVMe"},
         s + "/Empty": {"@odata.id": s + "/Empty", "Id": "Empty"},
     }))
     bmc = BMC(client)
-    [nvme] = bmc.storage_facts()
+    nvme, cpu1 = bmc.storage_facts()
     assert (nvme["attachment"], nvme["mode"], nvme["passthrough"], nvme["model"]) == ("direct", "direct", True,
                                                                                       "KCD8XPUG3T84")
+    assert (cpu1["id"], cpu1["attachment"]) == ("CPU.1", "direct")
     storage, ctrl = bmc.find_storage(None)
     assert ctrl is None and bmc.plan_controller_mode(storage, ctrl, "hba", False) == ("direct", None, [])
     assert client.writes == []

@@ -204,11 +204,13 @@ class GenericAdapter(object):
 
     def direct_attached(self, storage, controllers):
         """True for drives that reach the OS without a RAID controller: a Storage resource with no
-        controller, or whose only controllers are the NVMe drives' own (as iLO 6/7 and iDRAC publish
-        CPU-attached NVMe: one Storage per drive)."""
+        controller, or whose only controllers are the NVMe drives' own (as iLO 6/7 publish CPU-attached
+        NVMe: one Storage per drive) or NVMe-only ones with no RAID level (iDRAC's CPU.N storage)."""
         if "AutoVolumeCreate" in storage or not storage.get("Drives"):
             return False
-        return all(c.get("NVMeControllerProperties") and not c.get("SupportedRAIDTypes") for c in controllers)
+        return all(not c.get("SupportedRAIDTypes") and (
+            c.get("NVMeControllerProperties") or (c.get("SupportedDeviceProtocols") or [None]) == ["NVMe"])
+            for c in controllers)
 
     def storage_facts(self):
         result = []
