@@ -2,6 +2,7 @@
 the BMC restarting under us, staged host firmware, and a failing update."""
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -111,21 +112,37 @@ def test_ilo_failed_flash_without_task_is_a_failure(bmc, image_server):
 
 @pytest.mark.parametrize("bmc", ["node2"], indirect=True)
 def test_rerun_during_an_ilo_update_waits_on_it(bmc, image_server):
-    # long enough to outlast the check-mode run and the start of the rerun (about 2 s each)
-    bmc.lab("POST", "config", dict(update_seconds=8))
+    # The update runs until the test moves the BMC's clock on: no race with the machine's load.
+    bmc.lab("POST", "config", dict(update_seconds=3600))
     # an earlier run that timed out (or was killed) left the update running
     started = bmc.http.post(bmc.endpoint + SIMPLE_UPDATE, auth=bmc.auth, timeout=30,
                             json={"ImageURI": image_server + "/ilo5-3.12.bin"})
     assert started.status_code == 202
+    task = started.headers["Location"]
     cursor = bmc.cursor()
     checked = run_module("bmc_firmware", bmc.conn(baseline=ilo5_baseline(image_server)), check=True)
     assert checked["plan"] == [] and [p["component"] for p in checked["pending"]] == ["iLO 5"], checked
+    rerun_from = bmc.cursor()
+    finisher = threading.Thread(target=_finish_when_polled, args=(bmc, rerun_from, task), daemon=True)
+    finisher.start()
     rerun = run_module("bmc_firmware", bmc.conn(baseline=ilo5_baseline(image_server)))
+    finisher.join(timeout=5)
     assert not rerun.get("failed"), rerun
     assert simple_update_posts(bmc, cursor) == [], "the same image was sent again"
     assert [p["component"] for p in rerun["pending"]] == ["iLO 5"] and rerun["plan"] == []
-    assert rerun["pending"][0]["task"] == started.headers["Location"]
+    assert rerun["pending"][0]["task"] == task
     assert rerun["versions"]["1"] == "3.12" and rerun["outcomes"] == {"iLO 5": "updated"}
+
+
+def _finish_when_polled(bmc, cursor: int, task: str, timeout: float = 120) -> None:
+    """Once the rerun polls the running task, let the BMC's clock run past the update's end."""
+    path = task.split("://", 1)[-1].split("/", 1)[-1] if "://" in task else task.lstrip("/")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(e["method"] == "GET" and e["path"].lstrip("/").startswith(path) for e in bmc.requests_since(cursor)):
+            bmc.lab("POST", "clock", {"advance": 3600})
+            return
+        time.sleep(0.2)
 
 
 @pytest.mark.parametrize("bmc", ["node1"], indirect=True)

@@ -189,6 +189,14 @@ def lab_api(bmc: BMC, method: str, raw_path: str, raw: bytes) -> Response:
                 return Response(400, {"error": f"unknown config {k}"})
             setattr(bmc.config, k, type(getattr(bmc.config, k))(v))
         return Response(200, vars(bmc.config))
+    if path == "/_lab/clock" and method == "POST":
+        # Time passes on the BMC: running tasks move on by this many seconds at once, so a test
+        # decides when a long update ends instead of racing the machine's load.
+        seconds = float(body.get("advance", 0))
+        for task in bmc.tasks.values():
+            task.t0 -= seconds
+        bmc.advance()
+        return Response(200, bmc.lab_state())
     if path == "/_lab/power" and method == "POST":
         # Lets the nodes component (or a test) tell the BMC the host changed state by itself.
         bmc.system()["PowerState"] = body["state"]
