@@ -17,6 +17,13 @@ description:
     power profile to this vendor's attribute names; features a BIOS does not expose are reported in
     RV(missing_features) and warned about, not invented.
   - Unknown attribute names fail the task (a typo must not look like success).
+  - Values are checked against the BIOS Attribute Registry the BMC publishes (found through the Bios
+    resource's C(AttributeRegistry) and the Registries collection) before anything is sent, in check
+    mode too: a value outside an enumeration (listed with the allowed values), an integer out of range
+    or off its increment, a string of the wrong length or pattern, a value of the wrong type (an integer
+    given as a string), a read-only, immutable or grayed-out attribute fail the task naming the
+    attribute. A BMC without a registry (or whose registry cannot be read) gets the values unchecked, as
+    before, with a warning.
 extends_documentation_fragment:
   - reforge.hci.redfish
   - reforge.hci.redfish.action_group
@@ -66,6 +73,10 @@ reboot_required:
   description: Whether desired BIOS values are still pending (they wait for a host reset).
   returned: success
   type: bool
+values_checked:
+  description: Whether the changed values were checked against the BMC's BIOS Attribute Registry.
+  returned: success
+  type: bool
 missing_features:
   description: Profile features this BIOS does not expose.
   returned: when a profile is used
@@ -93,6 +104,9 @@ def set_bios(bmc, params, check_mode, warn):
         raise RedfishError("unknown BIOS attribute(s) on %s: %s" % (bmc.client.endpoint, ", ".join(unknown)))
     effective = dict(current, **pending)
     changes = dict((k, v) for k, v in desired.items() if effective.get(k) != v)
+    unchecked = bmc.check_bios_values(changes) if changes else None
+    if unchecked:
+        warn(unchecked)
     before = dict((k, effective.get(k)) for k in desired)
     after = dict(before, **changes)
     new_pending = dict(pending)
@@ -106,7 +120,7 @@ def set_bios(bmc, params, check_mode, warn):
     # Only our desired values count: other staged attributes are someone else's business (reported in pending).
     waiting = sorted(k for k, v in desired.items() if current.get(k) != v)
     return change_result(before, after, changes=changes, pending=new_pending, reboot_required=bool(waiting),
-                         missing_features=missing)
+                         missing_features=missing, values_checked=bool(changes) and not unchecked)
 
 
 def main():

@@ -88,6 +88,10 @@ class RedfishUnsupported(RedfishError):
         super(RedfishUnsupported, self).__init__(full, vendor=vendor, operation=operation, advice=advice)
 
 
+class RedfishInvalidValue(RedfishError):
+    """A value the BMC would refuse (a BIOS value outside its Attribute Registry), caught before it is sent."""
+
+
 class RedfishDataLossRefused(RedfishError):
     """The change would destroy existing volumes and allow_data_loss is false."""
 

@@ -12,8 +12,9 @@ __metaclass__ = type
 
 import json
 
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.bios_registry import load_bios_registry
 from ansible_collections.reforge.hci.plugins.module_utils.redfish.errors import (
-    RedfishDataLossRefused, RedfishError, RedfishNotFound, RedfishUnsupported,
+    RedfishDataLossRefused, RedfishError, RedfishInvalidValue, RedfishNotFound, RedfishUnsupported,
 )
 from ansible_collections.reforge.hci.plugins.module_utils.redfish.client import Response
 from ansible_collections.reforge.hci.plugins.module_utils.redfish.tasks import Poller, wait_task
@@ -106,6 +107,7 @@ class GenericAdapter(object):
     def __init__(self, client, poller=None):
         self.client = client
         self.poller = poller or Poller()
+        self._bios_registry = None      # (BiosRegistry or None, why there is none), read once
 
     @classmethod
     def matches(cls, root, manager):
@@ -567,7 +569,33 @@ class GenericAdapter(object):
                 wanted[pair[0]] = pair[1]
         return wanted, missing
 
+    def bios_registry(self):
+        """(BiosRegistry, None), or (None, why the values cannot be checked); read once per run."""
+        if self._bios_registry is None:
+            uri = link(self.system, "Bios")
+            bios = self.client.get(uri, cached=True) if uri else {}
+            self._bios_registry = load_bios_registry(self.client, bios)
+        return self._bios_registry
+
+    def check_bios_values(self, changes):
+        """Refuse, before anything is sent, values the BIOS Attribute Registry says the BMC would refuse
+        (``RedfishInvalidValue`` naming each attribute and what it allows). Returns None when the values
+        were checked, else a warning text: the service has no registry (or it cannot be read), so the BMC
+        alone judges them, as before."""
+        registry, why = self.bios_registry()
+        if registry is None:
+            return ("BIOS values for %s were not checked before the PATCH: %s; the BMC judges them"
+                    % (self.client.endpoint, why))
+        problems = registry.problems(changes)
+        if problems:
+            raise RedfishInvalidValue(
+                "BIOS value(s) refused before anything was sent to %s (attribute registry %s): %s"
+                % (self.client.endpoint, registry.name, "; ".join(problems)),
+                registry=registry.name, problems=problems)
+        return None
+
     def set_bios(self, settings_uri, attributes, apply_time):
+        self.check_bios_values(attributes)
         body = {"Attributes": attributes}
         if apply_time:
             body["@Redfish.SettingsApplyTime"] = {"ApplyTime": apply_time}
