@@ -93,6 +93,8 @@ class Config:
     update_tasks: bool = True       # SimpleUpdate answers 202 + task monitor; False: 200 and no task (iLO 5 < 2.30)
     max_sessions: int = 64          # open sessions before SessionLimitExceeded
     realistic: bool = False         # use the profile's realistic durations for updates and BMC resets
+    latency: float = 0.0            # seconds each Redfish request waits before it is served (real BMCs:
+    #                                 0.2-2 s); outside the BMC's lock, so concurrent requests do not queue
 
 
 class BMC:

@@ -52,9 +52,12 @@ def main() -> None:
     ap.add_argument("--power-delay", type=float, default=float(os.environ.get("REFORGE_LAB_POWER_DELAY", "2.0")))
     ap.add_argument("--realistic", action="store_true", default=os.environ.get("REFORGE_LAB_REALISTIC") == "1",
                     help="firmware updates and BMC resets take the profiles' real minutes")
+    ap.add_argument("--latency", type=float, default=float(os.environ.get("REFORGE_LAB_LATENCY", "0")),
+                    help="seconds every Redfish request waits before it is served (real BMCs: 0.2-2)")
     args = ap.parse_args()
     start = time.monotonic()
-    bmcs = build(args.count, args.base_port, Config(power_delay=args.power_delay, realistic=args.realistic))
+    bmcs = build(args.count, args.base_port, Config(power_delay=args.power_delay, realistic=args.realistic,
+                                                        latency=args.latency))
     fleet = Fleet(bmcs, args.cert, args.key).start()
     ready = Path(args.ready_file)
     tmp = ready.with_suffix(".tmp")

@@ -62,3 +62,25 @@ def test_two_hundred_bmcs_answer_in_parallel(pki):
     assert len({serial for _status, serial in results}) == 200, "every BMC has its own serial"
     print(f"\n200 BMCs: started in {started:.2f}s, one GET each in {elapsed:.2f}s")
     assert started < 20
+
+
+def test_latency_is_per_request_and_does_not_serialise(pki):
+    """`latency` (POST /_lab/config, `fleet --latency`) delays every Redfish answer, as a real BMC's 0.2-2 s do;
+    the wait is outside the BMC's lock, so 20 BMCs (and two connections to one BMC) wait side by side."""
+    fleet = start_fleet(20, pki)
+    try:
+        clients = [LabBMC(f"https://127.0.0.1:{b.port}", pki["ca"]) for b in fleet.bmcs]
+        for c in clients:
+            assert c.config(latency=0.5)["latency"] == 0.5
+        t0 = time.monotonic()
+        clients[0].get("/redfish/v1/")
+        one = time.monotonic() - t0
+        t0 = time.monotonic()
+        with ThreadPoolExecutor(max_workers=21) as pool:
+            statuses = list(pool.map(lambda c: c.get("/redfish/v1/").status_code, clients + clients[:1]))
+        many = time.monotonic() - t0
+    finally:
+        fleet.stop()
+    assert statuses == [200] * 21
+    assert one >= 0.5, one
+    assert many < 4 * 0.5, f"21 requests took {many:.2f}s: the latency is served in a queue"
