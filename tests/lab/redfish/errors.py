@@ -29,6 +29,8 @@ _BASE_MESSAGES = {
     "SessionLimitExceeded": ("The session establishment failed due to the number of simultaneous sessions exceeding "
                              "the limit of the implementation."),
     "PropertyValueOutOfRange": "The value '%1' for the property %2 is not in the supported range of acceptable values.",
+    "PropertyValueTypeError": "The value '%1' for the property %2 is of a different type than the property can accept.",
+    "PropertyValueFormatError": "The value '%1' for the property %2 is of a different format than the property can accept.",
     "GeneralError": ("A general error has occurred.  See Resolution for information on how to resolve the error, "
                      "or @Message.ExtendedInfo if Resolution is not provided."),
 }

@@ -113,6 +113,9 @@ def patch_settings(bmc: "BMC", key: str, owner: str, patch: dict, replace: bool 
         for name, value in attrs.items():
             if name not in known:
                 raise fail(400, "PropertyUnknown", f"Attributes/{name}")
+        refused = registry_refusals(bmc, owner_body, attrs)
+        if refused:
+            raise RedfishError(400, refused)
     _validate_dell_controller(bmc, owner_body, patch)
     settings = bmc.get(key)
     if settings is None:
@@ -137,6 +140,67 @@ def patch_settings(bmc: "BMC", key: str, owner: str, patch: dict, replace: bool 
         return Response(200, {"error": {"code": "iLO.0.10.ExtendedInfo", "message": "See @Message.ExtendedInfo",
                                         "@Message.ExtendedInfo": [{"MessageId": "iLO.2.15.SystemResetRequired"}]}})
     return Response(204)
+
+
+# ------------------------------------------------------- attribute registry
+_VERSION = re.compile(r"\.v?\d+[._]\d+[._]\d+$")
+_REGISTRIES: dict[tuple[str, str], dict | None] = {}
+
+
+def attribute_registry(bmc: "BMC", name: str) -> dict | None:
+    """AttributeName -> entry of the registry `name` as the tree serves it: the Registries collection's
+    file whose Registry/Id is `name` (or the same registry in another version, as iDRAC lists it), then
+    its Location. Templates do not change: read once per tree."""
+    key = (bmc.tree.name, name)
+    if key not in _REGISTRIES:
+        _REGISTRIES[key] = None
+        root = bmc.tree.get("/redfish/v1") or {}
+        coll = bmc.tree.get(root.get("Registries", {}).get("@odata.id", "/redfish/v1/Registries")) or {}
+        files = [bmc.tree.get(m.get("@odata.id", "")) or {} for m in coll.get("Members", [])]
+        base = _VERSION.sub("", name).lower()
+        found = next((f for f in files if name in (f.get("Registry"), f.get("Id"))), None) or next(
+            (f for f in files if _VERSION.sub("", f.get("Registry") or f.get("Id") or "").lower() == base), None)
+        for loc in (found or {}).get("Location", []):
+            body = bmc.tree.get(loc.get("Uri", "")) if loc.get("Uri") else None
+            attrs = ((body or {}).get("RegistryEntries") or {}).get("Attributes")
+            if attrs:
+                _REGISTRIES[key] = {a["AttributeName"]: a for a in attrs if "AttributeName" in a}
+                break
+    return _REGISTRIES[key]
+
+
+def registry_refusals(bmc: "BMC", owner_body: dict, attrs: dict) -> list[dict]:
+    """What a BMC answers for attribute values its registry does not allow: one Base message each
+    (PropertyNotWritable, PropertyValueTypeError, PropertyValueNotInList, PropertyValueOutOfRange,
+    PropertyValueFormatError). Nothing of the PATCH is applied when one is refused."""
+    registry = attribute_registry(bmc, owner_body.get("AttributeRegistry") or "")
+    if not registry:
+        return []
+    messages = []
+    for name, value in attrs.items():
+        entry = registry.get(name)
+        if entry is None:
+            continue
+        prop, kind = f"Attributes/{name}", entry.get("Type")
+        number = isinstance(value, int) and not isinstance(value, bool)
+        if entry.get("ReadOnly") or entry.get("Immutable") or entry.get("GrayOut"):
+            if value != owner_body.get("Attributes", {}).get(name):     # an unchanged echo is let through
+                messages.append(base_message("PropertyNotWritable", prop))
+        elif (kind == "Integer" and not number) or (kind == "Boolean" and not isinstance(value, bool)) or (
+                kind in ("Enumeration", "String", "Password") and not isinstance(value, str)):
+            messages.append(base_message("PropertyValueTypeError", value, prop))
+        elif kind == "Enumeration" and value not in [v.get("ValueName") for v in entry.get("Value", [])]:
+            messages.append(base_message("PropertyValueNotInList", value, prop))
+        elif kind == "Integer" and not (entry.get("LowerBound", value) <= value <= entry.get("UpperBound", value)
+                                        and (value - entry.get("LowerBound", 0)) % (entry.get("ScalarIncrement") or 1) == 0):
+            messages.append(base_message("PropertyValueOutOfRange", value, prop))
+        elif kind in ("String", "Password") and not (entry.get("MinLength", 0) <= len(value)
+                                                     <= entry.get("MaxLength", len(value))):
+            messages.append(base_message("PropertyValueOutOfRange", value, prop))
+        elif kind == "String" and entry.get("ValueExpression") and value != entry.get("DefaultValue") \
+                and not re.search(entry["ValueExpression"], value):
+            messages.append(base_message("PropertyValueFormatError", value, prop))
+    return messages
 
 
 def _validate_dell_controller(bmc: "BMC", owner_body: dict, patch: dict) -> None:

@@ -203,6 +203,67 @@ def bios(tree: dict, system: str, attrs: dict, registry: str, settings_attrs: di
     }
 
 
+# BIOS attribute registries (issue 12). HPE's mockup carries the real one (BiosAttributeRegistryU46,
+# served under RegistryStore). iDRAC9, iBMC and DMTF's public-rackmount1 were recorded without one: theirs
+# are built here from each tree's own attributes, one entry per attribute, the values an enumeration
+# allows taken from the vendor's BIOS reference where we know them (BIOS_VALUES), else only the
+# tree's own value; integers and strings get the bounds given here. Served where each vendor serves it.
+ENABLED = ["Enabled", "Disabled"]
+BIOS_VALUES = {
+    # Dell iDRAC9 (BIOS attribute names of PowerEdge 14G/15G)
+    "BootMode": ["Bios", "Uefi"], "SysProfile": ["PerfPerWattOptimizedDapc", "PerfPerWattOptimizedOs", "PerfOptimized",
+                                                 "PerfWorkstationOptimized", "Custom"],
+    "MemOpMode": ["OptimizerMode", "SingleRankSparingMode", "MirrorMode", "FaultResilientMode"],
+    "EmbSata": ["AhciMode", "RaidMode", "Off"],
+    # xFusion iBMC (BenchMarkSelection's values are our reading, not verified on a real iBMC)
+    "BootType": ["LegacyBoot", "UEFIBoot"], "BenchMarkSelection": ["Custom", "Performance", "Efficiency", "LowLatency"],
+    # DMTF's public-rackmount1 (BiosAttributeRegistryP89)
+    "EmbeddedSata": ["Raid", "Ahci"], "NicBoot1": ["NetworkBoot", "Disabled"], "NicBoot2": ["NetworkBoot", "Disabled"],
+    "PowerProfile": ["MaxPerf", "Balanced", "PowerSaver"], "UsbControl": ["UsbEnabled", "UsbDisabled"],
+}
+BIOS_INTEGERS = {"ProcCoreDisable": (0, 7, 1)}
+BIOS_STRINGS = {"AdminPhone": (0, 20, "^[0-9 ()+-]*$")}
+
+
+def bios_registry_entries(attrs: dict) -> list[dict]:
+    entries = []
+    for order, (name, value) in enumerate(sorted(attrs.items()), 1):
+        entry = {"AttributeName": name, "DisplayName": name, "DisplayOrder": order, "ReadOnly": False,
+                 "GrayOut": False, "MenuPath": "./", "DefaultValue": value}
+        if isinstance(value, bool):
+            entry["Type"] = "Boolean"
+        elif isinstance(value, int):
+            low, high, step = BIOS_INTEGERS.get(name, (0, 2 ** 31 - 1, 1))
+            entry.update(Type="Integer", LowerBound=low, UpperBound=high, ScalarIncrement=step)
+        elif name in BIOS_STRINGS:
+            low, high, pattern = BIOS_STRINGS[name]
+            entry.update(Type="String", MinLength=low, MaxLength=high, ValueExpression=pattern)
+        else:
+            values = BIOS_VALUES.get(name) or (ENABLED if value in ENABLED else [value])
+            entry.update(Type="Enumeration", Value=[{"ValueName": v, "ValueDisplayName": v} for v in values])
+        entries.append(entry)
+    return entries
+
+
+def bios_registry(tree: dict, attrs: dict, *, registry: str, file_id: str, file_registry: str, at: str,
+                  owner: str) -> None:
+    """The Registries collection (created or extended), the registry's file and the registry itself."""
+    reg = f"{R}/Registries"
+    tree.setdefault(reg, coll(reg, "MessageRegistryFileCollection", "Registry File Collection", []))
+    tree[reg]["Members"].append(ref(f"{reg}/{file_id}"))
+    tree[reg]["Members@odata.count"] = len(tree[reg]["Members"])
+    tree[f"{reg}/{file_id}"] = {
+        "@odata.id": f"{reg}/{file_id}", "@odata.type": "#MessageRegistryFile.v1_1_0.MessageRegistryFile",
+        "Id": file_id, "Name": "BIOS Attribute Registry File", "Description": "BIOS attribute registry locations",
+        "Languages": ["en"], "Registry": file_registry, "Location": [{"Language": "en", "Uri": at}]}
+    version = registry.rsplit(".v", 1)[-1].replace("_", ".") if ".v" in registry else registry.split(".", 1)[-1]
+    tree[at] = {
+        "@odata.id": at, "@odata.type": "#AttributeRegistry.v1_3_0.AttributeRegistry", "Id": registry,
+        "Name": "BIOS Attribute Registry", "Description": "BIOS attributes of this system", "Language": "en",
+        "OwningEntity": owner, "RegistryVersion": version,
+        "RegistryEntries": {"Attributes": bios_registry_entries(attrs)}}
+
+
 def manager_body(path: str, mid: str, model: str, fw: str, system: str, chassis: str, uuid: str) -> dict:
     return {
         "@odata.id": path, "@odata.type": "#Manager.v1_9_0.Manager", "Id": mid, "Name": "Manager",
@@ -286,6 +347,11 @@ def dell(perc: str, fw_perc: str, server: str, cpu: str, cpu_family: tuple, dimm
                 "SysProfile": "PerfPerWattOptimizedDapc", "MemOpMode": "OptimizerMode", "SecureBoot": "Disabled",
                 "EmbSata": "AhciMode", "PxeDev1EnDis": "Disabled", "HttpDev1EnDis": "Disabled"},
          "BiosAttributeRegistry.v1_0_3", {})
+    # iDRAC: the registry file is BiosAttributeRegistry and names another version than the Bios resource.
+    bios_registry(t, t[f"{S}/Bios"]["Attributes"], registry="BiosAttributeRegistry.v1_0_3",
+                  file_id="BiosAttributeRegistry", file_registry="BiosAttributeRegistry.v1_0_0",
+                  at=f"{S}/Bios/BiosRegistry", owner="Dell")
+    t[R]["Registries"] = ref(f"{R}/Registries")
     t[f"{S}/Storage"] = coll(f"{S}/Storage", "StorageCollection", "Storage Collection", [st])
     disks = [f"Disk.Bay.{b}:Enclosure.Internal.0-1:{ctrl}" for b in range(6)]
     vol = f"{st}/Volumes/Disk.Virtual.0:{ctrl}"
@@ -379,6 +445,10 @@ def xfusion() -> dict:
                 "ProcessorHyperThreadingDisable": "Disabled", "PowerSaving": "Disabled",
                 "BenchMarkSelection": "Custom", "TurboMode": "Enabled", "CStateEnable": "Enabled"},
          "BiosAttributeRegistry.1.1.0", {})
+    bios_registry(t, t[f"{S}/Bios"]["Attributes"], registry="BiosAttributeRegistry.1.1.0",
+                  file_id="BiosAttributeRegistry.1.1.0", file_registry="BiosAttributeRegistry.1.1.0",
+                  at=f"{R}/RegistryStore/AttributeRegistry/en/BiosAttributeRegistry.json", owner="xFusion")
+    t[R]["Registries"] = ref(f"{R}/Registries")
     disks = [f"HDDPlaneDisk{n}" for n in range(6)]
     vol = f"{st}/Volumes/LogicalDrive0"
     t[f"{S}/Storage"] = coll(f"{S}/Storage", "StorageCollection", "Storage Collection", [st])
@@ -509,11 +579,21 @@ def dmtf_haswell() -> dict:
     cpu = "Intel(R) Xeon(R) CPU E5-2640 v3 @ 2.60GHz"
     proc = {"Model": cpu, "TotalCores": 8, "TotalThreads": 16, "MaxSpeedMHz": 3400,
             "ProcessorId": {"EffectiveFamily": "0x06", "EffectiveModel": "0x3F", "Step": "0x02"}}
-    return {"base": "mockup:dmtf-public-rackmount1", "patch": {
+    overlay = {"base": "mockup:dmtf-public-rackmount1", "patch": {
         S: {"ProcessorSummary": {"Model": cpu, "CoreCount": 8, "LogicalProcessorCount": 16},
             "MemorySummary": {"TotalSystemMemoryGiB": 64}, "Model": "3500 (2015)",
             "Boot": {"BootSourceOverrideEnabled": "Disabled", "BootSourceOverrideTarget": "None"}},
         f"{S}/Processors/CPU1": proc, f"{S}/Processors/CPU2": proc}}
+    # The mockup names BiosAttributeRegistryP89.v1_0_0 but was recorded without it; DMTF's layout.
+    name = "BiosAttributeRegistryP89.v1_0_0"
+    mockup = json.loads((HERE.parent / "mockups/dmtf-public-rackmount1/Systems/437XR1138R2/Bios/index.json").read_text())
+    registries = json.loads((HERE.parent / "mockups/dmtf-public-rackmount1/Registries/index.json").read_text())
+    res: dict = {f"{R}/Registries": {"Members": registries["Members"]}}
+    bios_registry(res, mockup["Attributes"], registry=name, file_id=name, file_registry=name,
+                  at=f"{R}/Registries/{name}.json", owner="Contoso")
+    overlay["resources"] = {k: v for k, v in res.items() if k != f"{R}/Registries"}
+    overlay["patch"][f"{R}/Registries"] = {k: res[f"{R}/Registries"][k] for k in ("Members", "Members@odata.count")}
+    return overlay
 
 
 def hpe_gen12_nvme() -> dict:
