@@ -76,9 +76,11 @@ options:
     env:
       - name: REDFISH_AUTH
   workers:
-    description: BMCs probed at the same time.
+    description:
+      - BMCs read at the same time (threads of the inventory's process, each BMC with its own session; as
+        C(concurrency) of M(reforge.hci.bmc_info)). Reading a BMC is mostly waiting for its answers.
     type: int
-    default: 16
+    default: 256
   readiness:
     description: Read the full inventory and grade each server for reuse (slower); else only identity.
     type: bool
@@ -114,10 +116,8 @@ from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Constructable
 from ansible.utils.display import Display
 
-from ansible_collections.reforge.hci.plugins.module_utils.redfish.client import RedfishClient, RetryPolicy
-from ansible_collections.reforge.hci.plugins.module_utils.redfish.errors import RedfishError
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.fleet import read_fleet
 from ansible_collections.reforge.hci.plugins.module_utils.redfish.reuse import grade
-from ansible_collections.reforge.hci.plugins.module_utils.redfish.service import BMC
 
 display = Display()
 
@@ -150,11 +150,17 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
         endpoints = list(self.get_option("endpoints")) + self._scan()
         if not endpoints:
             raise AnsibleParserError("%s: give endpoints or ranges to probe" % path)
-        with ThreadPoolExecutor(max_workers=max(1, self.get_option("workers"))) as pool:
-            results = list(pool.map(self._probe, endpoints))
-        for endpoint, server in zip(endpoints, results):
-            if server is not None:
-                self._add(endpoint, server)
+        connection = dict((key, self.get_option(key)) for key in
+                          ("username", "password", "validate_certs", "ca_path", "timeout", "auth"))
+        connection["retries"] = 1
+        outcomes = read_fleet([dict(connection, endpoint=endpoint) for endpoint in endpoints], self._read,
+                              self.get_option("workers"))
+        for endpoint, outcome in zip(endpoints, outcomes):
+            if outcome["failed"]:
+                # One BMC that cannot be read must not take the campus's inventory down with it.
+                display.warning("redfish inventory: skipping %s: %s" % (endpoint, outcome["msg"]))
+            else:
+                self._add(endpoint, outcome["result"])
 
     def _scan(self):
         """Addresses of the ranges whose port accepts TCP (a cheap filter before HTTPS)."""
@@ -163,7 +169,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
             network = ipaddress.ip_network(cidr, strict=False)
             hosts = list(network.hosts()) or [network.network_address]
             targets.extend((str(ip), port) for ip in hosts for port in _ports(self.get_option("ports")))
-        with ThreadPoolExecutor(max_workers=max(1, self.get_option("workers") * 4)) as pool:
+        with ThreadPoolExecutor(max_workers=max(1, self.get_option("workers"))) as pool:
             open_ports = list(pool.map(self._tcp_open, targets))
         return ["https://%s:%d" % (ip, port) if port != 443 else "https://%s" % ip
                 for (ip, port), is_open in zip(targets, open_ports) if is_open]
@@ -175,27 +181,12 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
         except OSError:
             return False
 
-    def _probe(self, endpoint):
-        try:
-            client = RedfishClient(endpoint, self.get_option("username"), self.get_option("password"),
-                                   validate_certs=self.get_option("validate_certs"), ca_path=self.get_option("ca_path"),
-                                   timeout=self.get_option("timeout"), auth=self.get_option("auth"),
-                                   retry_policy=RetryPolicy(retries=1))
-            with client:
-                bmc = BMC(client)
-                if self.get_option("readiness"):
-                    facts = bmc.facts()
-                else:
-                    facts = dict(vendor=bmc.vendor, endpoint=client.endpoint, system=bmc.system_facts())
-            if self.get_option("readiness"):
-                facts["reuse"] = grade(facts, self.get_option("reuse_criteria"))
-        except RedfishError as exc:
-            display.warning("redfish inventory: skipping %s: %s" % (endpoint, exc.message))
-            return None
-        except Exception as exc:  # pylint: disable=broad-except
-            # One BMC with an answer we cannot read must not take the campus's inventory down with it.
-            display.warning("redfish inventory: skipping %s: %s: %s" % (endpoint, type(exc).__name__, exc))
-            return None
+    def _read(self, bmc):
+        """One BMC's facts (and grade), in a thread of read_fleet."""
+        if not self.get_option("readiness"):
+            return dict(vendor=bmc.vendor, endpoint=bmc.client.endpoint, system=bmc.system_facts())
+        facts = bmc.facts()
+        facts["reuse"] = grade(facts, self.get_option("reuse_criteria"))
         return facts
 
     def _add(self, endpoint, facts):

@@ -17,6 +17,9 @@ description:
     exposes it), Fibre Channel / InfiniBand ports apart, the firmware inventory, BIOS attributes
     (current and pending) and health, as structured facts.
   - The vendor (dell, hpe, xfusion, lenovo, supermicro, generic) is detected from the service root.
+  - With O(bmcs), reads many BMCs in one run, side by side (threads on the controller, each BMC with its own
+    session). Run it once for the play (C(run_once)) instead of once per host. A campus discovery is bound by
+    the BMCs' answer time (0.2-2 s a request), not by work on the controller.
 extends_documentation_fragment:
   - reforge.hci.redfish
   - reforge.hci.redfish.action_group
@@ -24,6 +27,59 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
 options:
+  endpoint:
+    description:
+      - Base URL of the BMC's Redfish service, for example C(https://10.0.0.21).
+      - C(https://) is assumed when no scheme is given.
+      - If not set, the environment variable E(REDFISH_ENDPOINT) is used.
+      - Required unless O(bmcs) is given; ignored when it is.
+    type: str
+    aliases: [baseuri]
+  bmcs:
+    description:
+      - Read these BMCs, all in one run, at most O(concurrency) at a time, instead of O(endpoint).
+      - Each entry names the BMC (usually the inventory host) and gives its connection; what an entry leaves
+        out comes from the module's own connection options (O(username), O(password), O(ca_path), ...).
+      - A BMC that cannot be read fails only its own entry of RV(bmcs) (and warns); the others are still read.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: Key of this BMC in RV(bmcs), for example C(inventory_hostname).
+        type: str
+        required: true
+      endpoint:
+        description: Base URL of the BMC's Redfish service. An entry without one fails alone.
+        type: str
+      username:
+        description: BMC user name.
+        type: str
+      password:
+        description: BMC password. Never logged.
+        type: str
+      validate_certs:
+        description: Verify the BMC's TLS certificate.
+        type: bool
+      ca_path:
+        description: PEM file with the CA certificates that signed the BMC's certificate.
+        type: path
+      timeout:
+        description: Seconds to wait for each HTTP answer.
+        type: int
+      auth:
+        description: V(session) or V(basic), as O(auth).
+        type: str
+        choices: [session, basic]
+      retries:
+        description: Retries of a request, as O(retries).
+        type: int
+  concurrency:
+    description:
+      - With O(bmcs), how many BMCs are read at the same time (threads in the module's process).
+      - Each BMC in flight holds one HTTPS connection and one session on its own BMC; a BMC never sees more
+        than one request at a time from this module.
+    type: int
+    default: 256
   gather:
     description:
       - Which parts to read. Leave out parts you do not need on large fan-outs.
@@ -44,12 +100,41 @@ EXAMPLES = r'''
     ca_path: "{{ bmc_ca_path }}"
   delegate_to: localhost
   register: bmc
+
+- name: Read every BMC of the play in one run, side by side
+  reforge.hci.bmc_info:
+    bmcs: "{{ ansible_play_batch | map('extract', hostvars, 'bmc_connection') | list }}"
+    username: "{{ bmc_username }}"
+    password: "{{ bmc_password }}"
+    ca_path: "{{ bmc_ca_path }}"
+    concurrency: 128
+  run_once: true
+  delegate_to: localhost
+  register: fleet
+  # fleet.bmcs[inventory_hostname].bmc on every host (bmc_connection: {name: ..., endpoint: ...} per host)
 '''
 
 RETURN = r'''
+bmcs:
+  description:
+    - With O(bmcs), one entry per name - C(failed), C(endpoint), and either C(bmc) (as RV(bmc) below) or C(msg)
+      and C(error_class) saying why that BMC could not be read.
+  returned: when O(bmcs) is given
+  type: dict
+  sample: {"node1": {"failed": false, "endpoint": "https://10.0.0.21", "bmc": {"vendor": "dell"}},
+           "node2": {"failed": true, "endpoint": "https://10.0.0.22", "msg": "...", "error_class": "RedfishAuthError"}}
+read:
+  description: With O(bmcs), how many BMCs were read.
+  returned: when O(bmcs) is given
+  type: int
+failed_bmcs:
+  description: With O(bmcs), the names of the BMCs that could not be read.
+  returned: when O(bmcs) is given
+  type: list
+  elements: str
 bmc:
   description: The inventory; keys are present for the parts in O(gather).
-  returned: success
+  returned: success, without O(bmcs)
   type: dict
   contains:
     vendor:
@@ -70,7 +155,7 @@ bmc:
       description:
         - Storage controllers with C(mode), C(pending_mode), C(supported_modes), C(hba_capable), C(drives), C(volumes).
         - C(attachment) is V(controller) for a RAID/HBA controller and V(direct) for drives that reach the OS without
-          one (NVMe attached to the CPUs: C(mode) V(direct), no modes to switch).
+          one (NVMe attached to the CPUs; C(mode) V(direct), no modes to switch).
         - C(passthrough) is true when the drives reach the OS as they are (direct, or a controller in hba, jbod or
           nonraid mode, whatever other modes it offers).
       type: list
@@ -98,6 +183,8 @@ bmc:
       type: dict
 '''
 
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.argspec import redfish_argument_spec
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.fleet import DEFAULT_CONCURRENCY
 from ansible_collections.reforge.hci.plugins.module_utils.redfish.module import RedfishModule
 
 PARTS = ["system", "manager", "cpus", "memory", "storage", "nics", "firmware", "bios"]
@@ -117,10 +204,33 @@ def gather(bmc, parts):
     return dict(changed=False, bmc=facts)
 
 
+BMC_ENTRY = dict(
+    name=dict(type="str", required=True),
+    endpoint=dict(type="str"),
+    username=dict(type="str"),
+    password=dict(type="str", no_log=True),
+    validate_certs=dict(type="bool"),
+    ca_path=dict(type="path"),
+    timeout=dict(type="int"),
+    auth=dict(type="str", choices=["session", "basic"]),
+    retries=dict(type="int"),
+)
+
+
 def main():
-    rm = RedfishModule(dict(gather=dict(type="list", elements="str", choices=PARTS, default=PARTS)),
-                       supports_check_mode=True)
-    rm.run(lambda bmc: gather(bmc, rm.params["gather"]))
+    endpoint = dict(redfish_argument_spec()["endpoint"], required=False)
+    rm = RedfishModule(dict(gather=dict(type="list", elements="str", choices=PARTS, default=PARTS),
+                            endpoint=endpoint,
+                            bmcs=dict(type="list", elements="dict", options=BMC_ENTRY),
+                            concurrency=dict(type="int", default=DEFAULT_CONCURRENCY)),
+                       supports_check_mode=True, required_one_of=[["endpoint", "bmcs"]])
+
+    def read(bmc):
+        return gather(bmc, rm.params["gather"])
+
+    if rm.params["bmcs"] is not None:
+        rm.run_fleet(rm.params["bmcs"], read, rm.params["concurrency"])
+    rm.run(read)
 
 
 if __name__ == "__main__":

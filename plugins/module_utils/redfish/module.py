@@ -11,21 +11,11 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.reforge.hci.plugins.module_utils.redfish.argspec import redfish_argument_spec
-from ansible_collections.reforge.hci.plugins.module_utils.redfish.client import (
-    REDFISH_IMP_ERR, RedfishClient, RetryPolicy, redfish_library_problem,
-)
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.client import REDFISH_IMP_ERR, redfish_library_problem
 from ansible_collections.reforge.hci.plugins.module_utils.redfish.errors import RedfishError
+from ansible_collections.reforge.hci.plugins.module_utils.redfish.fleet import client_from_params, entry_params, read_fleet
 from ansible_collections.reforge.hci.plugins.module_utils.redfish.service import BMC
 from ansible_collections.reforge.hci.plugins.module_utils.redfish.tasks import Poller
-
-
-def client_from_params(params):
-    """A RedfishClient from module (or inventory plugin) options."""
-    return RedfishClient(
-        params["endpoint"], params.get("username"), params.get("password"),
-        validate_certs=params.get("validate_certs", True), ca_path=params.get("ca_path"),
-        timeout=params.get("timeout", 30), auth=params.get("auth", "session"),
-        retry_policy=RetryPolicy(retries=params.get("retries", 5)))
 
 
 class RedfishModule(object):
@@ -64,6 +54,35 @@ class RedfishModule(object):
             # Worth knowing: the BMC dropped our session (reset during an update, timeout).
             result["session_relogins"] = client.relogins
         self.module.exit_json(**result)
+
+    def run_fleet(self, entries, fn, concurrency):
+        """``fn(bmc)`` on every BMC of ``entries`` at once (threads, one session each); exit with one result per name.
+
+        Each entry is a dict with ``name`` and connection options; what it leaves out comes from the module's own
+        options. A BMC that fails is that entry's result (``failed``, ``msg``, ``error_class``) and a warning,
+        never the module's failure: the others are still read and returned."""
+        names = [entry["name"] for entry in entries]
+        repeated = sorted(set(n for n in names if names.count(n) > 1))
+        if repeated:
+            self.module.fail_json(msg="bmcs: each name may appear once; repeated: %s" % ", ".join(repeated))
+        outcomes = read_fleet([entry_params(entry, self.params) for entry in entries], fn, concurrency)
+        results = {}
+        for name, outcome in zip(names, outcomes):
+            for warning in outcome.pop("warnings", []):
+                self.module.warn("%s: %s" % (name, warning))
+            if outcome["failed"] and "exception" in outcome:
+                outcome["msg"] = "internal error: " + outcome["msg"]
+            if outcome["failed"]:
+                self.module.warn("%s: %s" % (name, outcome["msg"]))
+            else:
+                result = outcome.pop("result")
+                result.pop("changed", None)
+                if not self.module._diff:
+                    result.pop("diff", None)
+                outcome.update(result)
+            results[name] = outcome
+        failed = sorted(name for name, outcome in results.items() if outcome["failed"])
+        self.module.exit_json(changed=False, bmcs=results, read=len(results) - len(failed), failed_bmcs=failed)
 
     def fail(self, client, msg, details):
         """fail_json with every write that may have reached the BMC, acknowledged or not."""
