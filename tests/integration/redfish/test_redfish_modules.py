@@ -137,7 +137,10 @@ def test_ilo5_smart_array_to_hba_at_next_post(bmc):
     reboot(bmc)
     facts = run_module("bmc_info", bmc.conn(gather=["storage"]))["bmc"]["storage"][0]
     assert facts["volumes"] == []
-    # (The simulator does not switch CurrentOperatingMode at POST; a real iLO 5 reports HBA here.)
+    # The port mode took effect at POST, as on a real iLO 5: HBA now, nothing pending, a rerun is a no-op.
+    assert (facts["mode"], facts["pending_mode"], facts["passthrough"]) == ("hba", None, True), facts
+    done = run_module("bmc_storage_controller", args)
+    assert (done["changed"], done["mode"], done["reboot_required"]) == (False, "hba", False), done
 
 
 @pytest.mark.parametrize("bmc", ["node2"], indirect=True)
@@ -169,3 +172,27 @@ def test_bios_virtualization_profile_pending_then_applied(bmc):
 def test_bios_unknown_attribute_fails(bmc):
     result = run_module("bmc_bios", bmc.conn(attributes={"NoSuchKnob": "On"}))
     assert result["failed"] and "NoSuchKnob" in result["msg"]
+
+
+@pytest.mark.parametrize("bmc, attributes, refusal", [
+    ("node1", {"ProcVirtualization": "Enabeld"}, "ProcVirtualization: 'Enabeld' is not one of the allowed values: Enabled, Disabled"),
+    ("node2", {"EnabledCoresPerProc": "4"}, "EnabledCoresPerProc takes an integer, not '4' (give it as a number, without quotes)"),
+    ("node2", {"TpmState": "NotPresent"}, "TpmState is immutable"),
+    ("node3", {"SRIOVEnable": "enabled"}, "SRIOVEnable: 'enabled' is not one of the allowed values: Enabled, Disabled"),
+    ("spare6", {"ProcCoreDisable": 9}, "ProcCoreDisable: 9 is outside 0..7"),
+], indirect=["bmc"])
+def test_bios_values_outside_the_registry_are_refused_before_any_write(bmc, attributes, refusal):
+    for check in (True, False):
+        cursor = bmc.cursor()
+        result = run_module("bmc_bios", bmc.conn(attributes=attributes), check=check)
+        assert result["failed"] and result["error_class"] == "RedfishInvalidValue", result
+        assert refusal in result["msg"] and "before anything was sent" in result["msg"]
+        assert bmc.writes_since(cursor) == []
+
+
+@pytest.mark.parametrize("bmc", ["node1"], indirect=True)
+def test_bios_registry_that_cannot_be_read_is_a_warning_and_the_values_go_unchecked(bmc):
+    bmc.fault(kind="status", status=500, path="BiosRegistry", count=-1)
+    result = run_module("bmc_bios", bmc.conn(attributes={"SriovGlobalEnable": "Enabled"}, retries=0))
+    assert result["changed"] and not result["values_checked"], result
+    assert any("were not checked before the PATCH" in w for w in result.get("warnings", [])), result

@@ -152,6 +152,21 @@ def test_ilo5_smartstorageconfig_put_applies_on_reset(bmc):
     assert c.json(f"{HPE}/Storage/DE00A000/Volumes")["Members"] == []
 
 
+def test_ilo5_port_mode_hba_takes_effect_at_next_post(bmc):
+    c = bmc("node2")
+    ssc, array = f"{HPE}/smartstorageconfig", f"{HPE}/SmartStorage/ArrayControllers/12"
+    assert c.json(array)["CurrentOperatingMode"] == "Mixed"
+    body = {"Actions": [{"Action": "ClearConfigurationMetadata"}], "LogicalDrives": [], "DataGuard": "Disabled",
+            "Ports": [{"PortIndex": 0, "OperatingModeAfterReboot": "HBA"}, {"PortIndex": 1, "OperatingModeAfterReboot": "HBA"}]}
+    r = c.request("PUT", f"{ssc}/settings", json=body, headers={"If-Match": c.get(f"{ssc}/settings").headers["ETag"]})
+    assert r.status_code == 200
+    assert c.json(array)["CurrentOperatingMode"] == "Mixed"        # staged: nothing changes before POST
+    reboot(c, HPE)
+    assert c.json(array)["CurrentOperatingMode"] == "HBA"
+    assert {p["OperatingModeAfterReboot"] for p in c.json(ssc)["Ports"]} == {"HBA"}
+    assert c.state()["pending"] == {}
+
+
 def test_ilo6_autovolumecreate(bmc):
     c = bmc("node4")
     st = f"{HPE}/Storage/DE00A000"

@@ -267,8 +267,18 @@ def _apply_smartstorage(bmc: "BMC", owner: str, body: dict, pending: dict) -> No
         body["LogicalDrives"] = copy.deepcopy(wanted)
     if "DataGuard" in pending:
         body["DataGuard"] = pending["DataGuard"]
-    # The SmartStorage view follows: logical drives gone means their disks are unconfigured.
     base = f"{bmc.profile.system}/SmartStorage/ArrayControllers"
+    # The port mode staged for this POST is the controller's mode from now on (HBA, RAID or Mixed):
+    # the array controller reports it as CurrentOperatingMode, as a real iLO 5 does after the reboot.
+    ports = [p for p in pending.get("Ports") or [] if isinstance(p, dict)]
+    modes = {p.get("OperatingModeAfterReboot") for p in ports}
+    if ports and len(modes) == 1 and None not in modes:
+        body["Ports"] = copy.deepcopy(ports)
+        for ctrl in bmc.members(base):
+            array = bmc.get(ctrl)
+            if array is not None:
+                array["CurrentOperatingMode"] = next(iter(modes))
+    # The SmartStorage view follows: logical drives gone means their disks are unconfigured.
     for ctrl in bmc.members(base):
         ld_coll = f"{ctrl.rstrip('/')}/LogicalDrives"
         if not wanted:
