@@ -175,3 +175,11 @@ def test_registry_entries_without_limits_accept_any_value_of_their_type():
     step = copy.deepcopy(found)
     step.attributes["Count"].update(LowerBound=10, UpperBound=100, ScalarIncrement=10)
     assert step.problems({"Count": 25}) == ["Count: 25 is not a multiple of 10 from 10"]
+
+
+def test_the_registrys_own_default_passes_its_pattern(hpe_ilo5):
+    # iLO: SGX key hashes are 16 hex digits (ValueExpression) but default to "" (MinLength 0).
+    found, _why = BMC(hpe_ilo5).bios_registry()
+    assert found.problems({"SgxLePublicKeyHash0": ""}) == []
+    assert found.problems({"SgxLePublicKeyHash0": "0123"}) == [
+        "SgxLePublicKeyHash0: '0123' does not match ^[0-9a-fA-F]{16}$"]
