@@ -31,6 +31,13 @@ def coll(path: str, ctype: str, name: str, members: list[str]) -> dict:
             "Members": [ref(m) for m in members], "Members@odata.count": len(members)}
 
 
+def add_member(tree: dict, path: str, ctype: str, name: str, member: str) -> None:
+    """Append a member to a collection of the tree, creating the collection when it is not there yet."""
+    tree.setdefault(path, coll(path, ctype, name, []))
+    tree[path]["Members"].append(ref(member))
+    tree[path]["Members@odata.count"] = len(tree[path]["Members"])
+
+
 def common(tree: dict, *, vendor: str, product: str, system: str, manager: str, chassis: str,
            oem_root: dict) -> None:
     tree[R] = {
@@ -249,9 +256,7 @@ def bios_registry(tree: dict, attrs: dict, *, registry: str, file_id: str, file_
                   owner: str) -> None:
     """The Registries collection (created or extended), the registry's file and the registry itself."""
     reg = f"{R}/Registries"
-    tree.setdefault(reg, coll(reg, "MessageRegistryFileCollection", "Registry File Collection", []))
-    tree[reg]["Members"].append(ref(f"{reg}/{file_id}"))
-    tree[reg]["Members@odata.count"] = len(tree[reg]["Members"])
+    add_member(tree, reg, "MessageRegistryFileCollection", "Registry File Collection", f"{reg}/{file_id}")
     tree[f"{reg}/{file_id}"] = {
         "@odata.id": f"{reg}/{file_id}", "@odata.type": "#MessageRegistryFile.v1_1_0.MessageRegistryFile",
         "Id": file_id, "Name": "BIOS Attribute Registry File", "Description": "BIOS attribute registry locations",
@@ -290,9 +295,7 @@ def chassis_body(path: str, cid: str, model: str, serial: str, system: str, mana
 def network_adapter(tree: dict, chassis: str, aid: str, model: str, ports: list[tuple[str, int, str, dict | None]],
                     mac_base: str) -> None:
     base = f"{chassis}/NetworkAdapters"
-    tree.setdefault(base, coll(base, "NetworkAdapterCollection", "Network Adapters", []))
-    tree[base]["Members"].append(ref(f"{base}/{aid}"))
-    tree[base]["Members@odata.count"] = len(tree[base]["Members"])
+    add_member(tree, base, "NetworkAdapterCollection", "Network Adapters", f"{base}/{aid}")
     tree[f"{base}/{aid}"] = {
         "@odata.id": f"{base}/{aid}", "@odata.type": "#NetworkAdapter.v1_7_0.NetworkAdapter", "Id": aid,
         "Name": model, "Model": model, "Manufacturer": "Intel Corporation", "Status": OK,
