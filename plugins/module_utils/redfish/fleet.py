@@ -38,9 +38,12 @@ def client_from_params(params):
 
 
 def entry_params(entry, defaults):
-    """One BMC's connection options: its own where given (not None), else the shared ``defaults``."""
-    params = dict((key, defaults.get(key)) for key in CONNECTION_KEYS)
+    """One BMC's connection options: its own where given (not None), else the shared ``defaults``.
+
+    The endpoint is never shared: an entry without one has none (not the module's, not REDFISH_ENDPOINT)."""
+    params = dict((key, defaults.get(key)) for key in CONNECTION_KEYS if key != "endpoint")
     params.update((key, value) for key, value in entry.items() if value is not None)
+    params.setdefault("endpoint", None)
     return params
 
 

@@ -80,6 +80,8 @@ def test_entry_options_fall_back_to_the_shared_ones():
     params = fleet.entry_params(dict(name="node1", endpoint="https://bmc1", username=None, timeout=5), shared)
     assert params["endpoint"] == "https://bmc1" and params["username"] == "root" and params["timeout"] == 5
     assert params["password"] == "calvin" and "gather" not in params
+    # The endpoint is never shared: an entry without one must fail, not read the module's (REDFISH_ENDPOINT).
+    assert fleet.entry_params(dict(name="node2"), dict(shared, endpoint="https://env-bmc"))["endpoint"] is None
 
 
 def test_one_at_a_time_and_empty(fake):
