@@ -20,7 +20,7 @@ description:
     reads C(Updating). A component at the new version is updated; one whose update waits for a host reset
     is staged (RV(reboot_required)). A failed flash fails the host, naming the component and the BMC's message.
   - A rerun while an update is in flight (an iDRAC job, a running task for the same image, a component that
-    reads C(Updating)) does not send the image again: it reports the update in RV(pending) and waits on
+    reads C(Updating)) does not send the image again; it reports the update in RV(pending) and waits on
     the same task or job. Images staged for the next host reset are not sent again either (RV(staged)).
   - A BMC that resets itself while updating its own firmware drops the session; the client logs in again
     and finishes. A BMC that stops answering during a wait is reported unreachable after

@@ -21,7 +21,7 @@ description:
   - Never destroys existing RAID volumes unless O(allow_data_loss=true).
   - Drives attached without a controller (NVMe on the CPUs' PCIe lanes) are raw to the OS already, and a controller
     that already passes drives through (hba, jbod or nonraid) counts as done for any pass-through O(mode) it does not
-    offer: both report no change.
+    offer; both report no change.
   - Changes that apply at the next host reset are compared as pending, so a rerun before the reboot reports no change;
     RV(reboot_required) tells the caller to reboot.
 extends_documentation_fragment:
