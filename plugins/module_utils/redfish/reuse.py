@@ -121,8 +121,8 @@ def _cpu_reasons(cpus, c, reason):
                change="check the CPU generation by hand")
     elif c.get("min_cpu_year"):
         if info["year"] < c["min_cpu_year"]:
-            reason(RETIRE, "cpu", "%s (%s, %d) is older than %d" % (models[0], info["generation"], info["year"],
-                                                                   c["min_cpu_year"]))
+            reason(RETIRE, "cpu", "%s (%s, %d) is older than %d"
+                   % (models[0], info["generation"], info["year"], c["min_cpu_year"]))
     else:
         oldest = (c.get("oldest_cpu_generation") or {}).get(info["vendor"])
         floor = _generation_rank(info["vendor"], oldest)

@@ -82,9 +82,9 @@ def run_steps(steps, state_now):
                     now = state_now()
                 except RedfishError as read_exc:
                     now = "unknown (it could not be read back: %s)" % read_exc.message
+                verb = "were" if len(destroyed) > 1 else "was"
                 exc.message = ("DATA ALREADY DESTROYED: %s %s deleted before this step failed, and this is not undone. "
-                               "State now: %s. Failure: %s" % (", ".join(destroyed), "were" if len(destroyed) > 1 else "was",
-                                                                now, exc.message))
+                               "State now: %s. Failure: %s" % (", ".join(destroyed), verb, now, exc.message))
                 exc.args = (exc.message,)
                 exc.details.update(destroyed=destroyed, state_now=now)
             raise
