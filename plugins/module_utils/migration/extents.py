@@ -69,6 +69,12 @@ def subtract(extents: Iterable[Extent], remove: Iterable[Extent]) -> List[Extent
     return out
 
 
+def intersect(extents: Iterable[Extent], other: Iterable[Extent]) -> List[Extent]:
+    """The parts of ``extents`` that ``other`` covers too (both normalised first)."""
+    a = normalize(extents)
+    return subtract(a, subtract(a, other))
+
+
 def total(extents: Iterable[Extent]) -> int:
     return sum(length for _start, length in extents)
 

@@ -10,6 +10,11 @@ the old or the new state, never a torn mix. Two invariants make resume safe:
   confirmed extent is on stable storage and is never copied again;
 * ``committed_change_id`` advances only after every extent of that sync is
   confirmed and the target was flushed, so the changeId is never ahead of data.
+
+A full sync (base ``*``) also zeroes every range of the target outside the
+source's allocated extents; the ranges zeroed and flushed are recorded as
+``cleared`` and the end of that step as ``cleared_all``, and a full sync is
+never committed without it, so a resumed full sync zeroes what is left.
 """
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
@@ -23,6 +28,7 @@ from ansible_collections.reforge.hci.plugins.module_utils.migration import exten
 from ansible_collections.reforge.hci.plugins.module_utils.migration.errors import JournalError
 
 JOURNAL_VERSION = 1
+FULL_BASE = "*"  # the changeId of a full sync (vsphere.changed_areas.FULL)
 
 
 def cutover_marker_path(journal_dir: str, vm: str) -> str:
@@ -142,9 +148,33 @@ class SyncJournal:
         self.data["pending"]["confirmed"] = [list(e) for e in merged]
         self.save()
 
+    def cleared(self) -> List[ext.Extent]:
+        """Ranges outside the source's allocated extents already zeroed on the target (full syncs)."""
+        pending = self.pending
+        return [tuple(e) for e in pending.get("cleared", [])] if pending else []  # type: ignore[misc]
+
+    def confirm_cleared(self, extents: List[ext.Extent]) -> None:
+        """Record ranges as zero on the target; call only after the target was flushed."""
+        merged = ext.normalize(self.cleared() + list(extents))
+        self.data["pending"]["cleared"] = [list(e) for e in merged]
+        self.save()
+
+    @property
+    def cleared_all(self) -> bool:
+        return bool((self.pending or {}).get("cleared_all"))
+
+    def finish_clearing(self, bytes_zeroed: int) -> None:
+        """Every range outside the allocated extents reads zeros on stable storage."""
+        self.data["pending"]["cleared_all"] = True
+        self.data["pending"]["bytes_cleared"] = self.data["pending"].get("bytes_cleared", 0) + bytes_zeroed
+        self.save()
+
     def commit(self, summary: Dict[str, Any]) -> None:
         """Advance the changeId to the pending sync's; the target must already be flushed."""
         pending = self.data["pending"]
+        if pending["base_change_id"] == FULL_BASE and not pending.get("cleared_all"):
+            raise JournalError("journal %s: a full sync is committed only after the target's ranges outside the "
+                               "source's allocated extents were zeroed" % self.path)
         self.data["committed_change_id"] = pending["new_change_id"]
         self.data["committed_at"] = time.time()
         entry = dict(summary)

@@ -7,6 +7,12 @@ Every writer has the same small surface so the copy engine does not care:
 written zeros where the format can avoid it), ``flush()`` (stable storage:
 the journal confirms extents only after it), ``read(offset, length)`` for
 verification, ``close()``. Writes may come from several threads.
+
+``allocated()`` is the target's own map of ranges that may hold data (SEEK_DATA
+on raw files, ``qemu-img map`` on qcow2, ``diff_iterate`` on RBD), and
+``zero_outside(keep, capacity)`` makes every range outside ``keep`` read as
+zeros, touching only what that map lists: a full sync onto an existing target
+uses it so no block of an earlier copy survives where the source reads zeros.
 """
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
@@ -14,13 +20,15 @@ __metaclass__ = type
 import ctypes
 import ctypes.util
 import errno
+import json
 import os
 import shutil
 import subprocess
 import tempfile
 import threading
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
+from ansible_collections.reforge.hci.plugins.module_utils.migration import extents as ext
 from ansible_collections.reforge.hci.plugins.module_utils.migration.errors import TargetWriteError
 
 _FALLOC_FL_KEEP_SIZE = 0x01
@@ -53,6 +61,43 @@ class TargetWriter:
 
     def close(self) -> None:
         raise NotImplementedError
+
+    def allocated(self, capacity: int) -> Optional[List[ext.Extent]]:
+        """Ranges of ``[0, capacity)`` that may read non-zero; None when the format gives no map (then all may)."""
+        del capacity  # no map here: callers treat all of [0, capacity) as possibly data
+        return None
+
+    def zero_outside(self, keep: List[ext.Extent], capacity: int, done: Optional[List[ext.Extent]] = None,
+                     on_flushed: Optional[Callable[[List[ext.Extent]], None]] = None,
+                     batch_bytes: int = 1 << 30) -> int:
+        """Make every range of ``[0, capacity)`` outside ``keep`` (and outside ``done``) read as zeros.
+
+        Only ranges the target's allocation map lists are zeroed, so a fresh target costs nothing.
+        Every ``batch_bytes`` zeroed and at the end the target is flushed and ``on_flushed`` gets the
+        ranges now zero on stable storage (a journal records them, a resumed run passes them as ``done``).
+        Returns the bytes zeroed.
+        """
+        outside = ext.subtract([(0, capacity)], list(keep) + list(done or []))
+        mapped = self.allocated(capacity)
+        todo = outside if mapped is None else ext.intersect(outside, mapped)
+        zeroed = 0
+        pending: List[ext.Extent] = []
+        pending_bytes = 0
+        for offset, length in ext.chunks(todo, min(batch_bytes, 64 << 20)):
+            self.zero(offset, length)
+            zeroed += length
+            pending.append((offset, length))
+            pending_bytes += length
+            if pending_bytes >= batch_bytes:
+                self.flush()
+                if on_flushed:
+                    on_flushed(pending)
+                pending, pending_bytes = [], 0
+        self.flush()
+        if on_flushed:
+            # the ranges that held nothing are zero too: record the whole outside as done
+            on_flushed(outside)
+        return zeroed
 
     def __enter__(self) -> "TargetWriter":
         return self
@@ -110,6 +155,27 @@ class RawFileWriter(TargetWriter):
     def read(self, offset: int, length: int) -> bytes:
         return os.pread(self._fd, length, offset)
 
+    def allocated(self, capacity: int) -> Optional[List[ext.Extent]]:
+        """SEEK_DATA/SEEK_HOLE; a file system without them reports the whole file as data."""
+        out: List[ext.Extent] = []
+        pos = 0
+        try:
+            while pos < capacity:
+                try:
+                    start = os.lseek(self._fd, pos, os.SEEK_DATA)
+                except OSError as exc:
+                    if exc.errno == errno.ENXIO:  # no data after pos
+                        break
+                    raise
+                if start >= capacity:
+                    break
+                end = min(os.lseek(self._fd, start, os.SEEK_HOLE), capacity)
+                out.append((start, end - start))
+                pos = end
+        except (OSError, AttributeError):
+            return None
+        return out
+
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
@@ -131,6 +197,7 @@ class Qcow2Writer(TargetWriter):
         self.uri = "qcow2:" + os.path.abspath(path)
         self._qemu_io = shutil.which(qemu_io)
         qemu_img_path = shutil.which(qemu_img)
+        self._qemu_img = qemu_img_path or qemu_img
         if not self._qemu_io or not qemu_img_path:
             raise TargetWriteError("qcow2 targets need qemu-img and qemu-io (Debian package qemu-utils)")
         self._lock = threading.Lock()
@@ -200,6 +267,17 @@ class Qcow2Writer(TargetWriter):
             raise TargetWriteError("qemu-io read failed: %s" % proc.stderr.strip())
         return _parse_qemu_io_dump(proc.stdout, length)
 
+    def allocated(self, capacity: int) -> Optional[List[ext.Extent]]:
+        """``qemu-img map``: every range not known to read zeros (data, or unallocated with a backing file)."""
+        with self._lock:
+            self._drain(flush=False)
+        proc = subprocess.run([self._qemu_img, "map", "--output=json", "-f", "qcow2", self.path],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False)
+        if proc.returncode != 0:
+            raise TargetWriteError("qemu-img map of %s failed: %s" % (self.path, proc.stderr.strip()[-500:]))
+        return ext.clip(ext.normalize((int(e["start"]), int(e["length"])) for e in json.loads(proc.stdout)
+                                      if not e.get("zero")), capacity)
+
     def close(self) -> None:
         with self._lock:
             self._drain(flush=False)
@@ -241,6 +319,17 @@ class RbdWriter(TargetWriter):
             raise TargetWriteError("cannot open RBD image %s: %s" % (self.uri, exc))
         self._errors = (rados.Error, rbd.Error)
 
+    @classmethod
+    def wrap(cls, image: object, uri: str, errors: Tuple[type, ...]) -> "RbdWriter":
+        """A writer around an open ``rbd.Image``-like object (no cluster connection of its own)."""
+        writer = cls.__new__(cls)
+        writer.uri = uri
+        writer._cluster = None
+        writer._ioctx = None
+        writer._image = image
+        writer._errors = errors
+        return writer
+
     def write(self, offset: int, data: bytes) -> None:
         try:
             self._image.write(bytes(data), offset)
@@ -248,10 +337,15 @@ class RbdWriter(TargetWriter):
             raise TargetWriteError("RBD write at %d to %s failed: %s" % (offset, self.uri, exc))
 
     def zero(self, offset: int, length: int) -> None:
+        # write_zeroes (librbd >= 15) deallocates whole objects and zeroes partial ones; a plain discard
+        # may skip partial objects (rbd_skip_partial_discard), which would leave old data readable.
         try:
-            self._image.discard(offset, length)
+            if hasattr(self._image, "write_zeroes"):
+                self._image.write_zeroes(offset, length)
+            else:
+                self._image.discard(offset, length)
         except self._errors as exc:
-            raise TargetWriteError("RBD discard at %d to %s failed: %s" % (offset, self.uri, exc))
+            raise TargetWriteError("RBD zeroing at %d+%d of %s failed: %s" % (offset, length, self.uri, exc))
 
     def flush(self) -> None:
         try:
@@ -262,10 +356,26 @@ class RbdWriter(TargetWriter):
     def read(self, offset: int, length: int) -> bytes:
         return self._image.read(offset, length)
 
+    def allocated(self, capacity: int) -> Optional[List[ext.Extent]]:
+        """``diff_iterate`` from the image's creation: the extents that exist (what ``rbd diff`` lists)."""
+        out: List[ext.Extent] = []
+
+        def collect(offset: int, length: int, exists: bool) -> int:
+            if exists:
+                out.append((offset, length))
+            return 0
+
+        try:
+            self._image.diff_iterate(0, capacity, None, collect)
+        except self._errors as exc:
+            raise TargetWriteError("RBD diff of %s failed: %s" % (self.uri, exc))
+        return ext.clip(ext.normalize(out), capacity)
+
     def close(self) -> None:
         self._image.close()
-        self._ioctx.close()
-        self._cluster.shutdown()
+        if self._ioctx is not None:
+            self._ioctx.close()
+            self._cluster.shutdown()
 
 
 def open_writer(spec: Dict[str, object], capacity: int) -> TargetWriter:
