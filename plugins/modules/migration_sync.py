@@ -16,6 +16,10 @@ description:
     discards), flushes, commits the new changeId to the journal and removes the snapshot.
   - The endpoint is vCenter's, or with O(read_via=esxi_host) the ESXi host's own, with generic service tickets.
   - Crash safe; a killed run resumes from the journal without copying confirmed extents again.
+  - A full sync first zeroes every range of the target outside the source's allocated extents (holes on raw,
+    unmapped zero clusters on qcow2, C(write_zeroes) on RBD), so an existing target keeps nothing of an earlier
+    copy or of an old VM of the same name. The zeroing is journaled and resumes after a kill; the changeId is
+    committed only after it.
   - A VM that M(reforge.hci.migration_cutover) already cut over is not synced again (C(already_cut_over)).
   - Meant to be delegated to a cluster node with access to the target, so the data does not pass through the
     Ansible controller. The node needs Python 3 with pyvmomi and requests (Debian C(python3-pyvmomi),
@@ -60,7 +64,11 @@ options:
     type: float
     default: 0
   verify:
-    description: Compare source and target checksums after the copy (C(sample) ranges or C(full) extents).
+    description:
+      - Compare source and target checksums after the copy, before the changeId is committed.
+      - C(sample) checks random ranges. C(full) checks the whole disk, whatever this sync copied. It compares every
+        allocated extent of the frozen source by checksum and confirms that the rest of the target reads zeros,
+        reading only what the target's own allocation map lists as data there.
     type: str
     choices: [none, sample, full]
     default: none
@@ -96,8 +104,12 @@ cutover_state:
   type: str
   sample: done
 disks:
-  description: Per disk, the kind of sync, bytes asked for (changed/allocated), read, written and skipped as
-    zero, duration, MB/s, changed-area windows, committed changeId and verification result.
+  description:
+    - Per disk, the kind of sync, bytes asked for (changed/allocated), read, written and skipped as zero,
+      duration, MB/s, changed-area windows, committed changeId and verification result.
+    - C(bytes_cleared) is the bytes of the target zeroed outside the source's allocated extents (full syncs).
+    - With O(verify=full), C(verification) holds C(bytes_compared), C(bytes_zero_confirmed), C(bytes_zero_read)
+      and C(bytes_checked) (compared plus confirmed zero, the capacity).
   returned: success
   type: list
   elements: dict

@@ -7,6 +7,10 @@ changeId of snapshot N is committed only once its data is flushed on the
 target, then snapshot N is removed, and the next sync creates snapshot N+1.
 A run killed anywhere resumes from the journal: the pending snapshot is
 reused, confirmed extents are skipped, and orphan sync snapshots are removed.
+
+A full sync (``*``) lists allocated extents only, so it also zeroes every other
+range of the target (``TargetWriter.zero_outside``): an earlier copy, or an old
+VM of the same name, leaves nothing behind where the source reads zeros.
 """
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
@@ -138,6 +142,11 @@ class VmSync:
                 changed_areas.pyvmomi_query(self.conn, vm, snapshot, journal.disk_key, changed_areas.FULL),
                 capacity, changed_areas.FULL)
 
+    def _allocated(self, vm: Any, snapshot: Any, disk_key: int, capacity: int) -> List[ext.Extent]:
+        """Every allocated extent of the frozen disk (``*``), for a full verification after an incremental."""
+        return changed_areas.collect(changed_areas.pyvmomi_query(self.conn, vm, snapshot, disk_key, changed_areas.FULL),
+                                     capacity, changed_areas.FULL).extents
+
     def _reader(self, vm: Any, datacenter: str, base_disk: Any) -> RangeReader:
         """Through vCenter's /folder, or the ESXi host's with service tickets (the connection's read options)."""
         return host_read.access_of(self.conn).reader(self.conn, vm, datacenter, base_disk.backing.fileName)
@@ -157,7 +166,7 @@ class VmSync:
             disks_out.append(self._sync_disk(vm, snapshot, facts, disk, journal, base_disks[disk["key"]], index))
         vmops.remove_snapshot(self.conn, snapshot)
         totals = {k: sum(d[k] for d in disks_out) for k in
-                  ("bytes_read", "bytes_written", "bytes_zero", "bytes_areas", "bytes_requested")}
+                  ("bytes_read", "bytes_written", "bytes_zero", "bytes_areas", "bytes_requested", "bytes_cleared")}
         duration = time.monotonic() - started
         totals.update(duration=round(duration, 3),
                       read_mb_per_s=round(totals["bytes_read"] / duration / 1e6, 2) if duration else None)
@@ -179,16 +188,25 @@ class VmSync:
         progress = ProgressFile(self.progress_path, ext.total(areas.extents),
                                 progress_label(self.vm_name, disk["key"], kind))
         writer = open_writer(spec, capacity)
+        cleared = 0
         try:
+            if kind == "full" and not journal.cleared_all:
+                # before any copy: ranges outside the allocated extents, journaled as they become zero
+                cleared = writer.zero_outside(areas.extents, capacity, done=journal.cleared(),
+                                              on_flushed=journal.confirm_cleared)
+                journal.finish_clearing(cleared)
             stats = copy_extents(areas.extents, reader, writer, journal, self.settings, progress)
             writer.flush()  # the changeId below must never be ahead of stable data
-            verified = verification.verify(reader, writer, areas.extents, capacity, self.verify_policy,
+            allocated = areas.extents
+            if self.verify_policy == "full" and kind != "full":
+                allocated = self._allocated(vm, snapshot, journal.disk_key, capacity)
+            verified = verification.verify(reader, writer, allocated, capacity, self.verify_policy,
                                            sample_count=self.verify_samples)
         finally:
             writer.close()
             reader.close()
         summary = stats.as_dict()
-        summary.update(kind=kind, bytes_areas=ext.total(areas.extents), windows=areas.windows,
+        summary.update(kind=kind, bytes_areas=ext.total(areas.extents), windows=areas.windows, bytes_cleared=cleared,
                        reader=reader.report(), verification=verified, finished_at=time.time())
         journal.commit(summary)
         summary.update(key=disk["key"], label=disk["label"], target=writer.uri, capacity_bytes=capacity,

@@ -46,14 +46,38 @@ def compare(source: Any, target: Any, ranges: List[ext.Extent], read_size: int =
     return {"bytes_checked": checked, "ranges": len(ranges), "sha256": src_hash.hexdigest()}
 
 
+def confirm_zero(target: Any, ranges: List[ext.Extent], capacity: int, read_size: int = 4 * MiB) -> Dict[str, Any]:
+    """Every byte of ``ranges`` reads zero on the target; reads only what the target's own map lists as data."""
+    mapped = target.allocated(capacity) if hasattr(target, "allocated") else None
+    to_read = ranges if mapped is None else ext.intersect(ranges, mapped)
+    for offset, length in ext.chunks(to_read, read_size):
+        data = target.read(offset, length)
+        if len(data) != length or data.count(0) != length:
+            first = next((i for i, byte in enumerate(data) if byte), len(data))
+            raise VerificationError("target is not zero at %d+%d (first non-zero byte at %d), where the source "
+                                    "has no allocated extent and reads zeros" % (offset, length, offset + first))
+    return {"bytes_zero_confirmed": ext.total(ranges), "bytes_zero_read": ext.total(to_read)}
+
+
 def verify(source: Any, target: Any, allocated: List[ext.Extent], capacity: int, policy: str,
            sample_count: int = 64, sample_size: int = 1 * MiB, seed: int = 0) -> Dict[str, Any]:
-    """``policy``: ``none``, ``sample`` (random ranges) or ``full`` (every allocated byte)."""
+    """``policy``: ``none``, ``sample`` (random ranges) or ``full`` (the whole disk).
+
+    ``full`` needs ``allocated`` to be the source's whole allocation map (CBT ``*`` at the frozen
+    snapshot), whatever this sync copied: the allocated extents are compared by checksum and the rest
+    of the target is confirmed to read zeros, from the target's allocation map where it has one.
+    ``bytes_checked`` is then the capacity: ``bytes_compared`` plus ``bytes_zero_confirmed``.
+    """
     if policy == "none":
         return {"policy": "none", "bytes_checked": 0}
     if policy == "full":
-        ranges = ext.normalize(allocated)
-    elif policy == "sample":
+        data = ext.normalize(ext.clip(allocated, capacity))
+        result = compare(source, target, data)
+        result.update(confirm_zero(target, ext.subtract([(0, capacity)], data), capacity))
+        result.update(policy=policy, bytes_compared=result["bytes_checked"],
+                      bytes_checked=result["bytes_checked"] + result["bytes_zero_confirmed"])
+        return result
+    if policy == "sample":
         ranges = sample_ranges(allocated, capacity, sample_count, sample_size, seed)
     else:
         raise ValueError("unknown verification policy %r" % policy)
