@@ -7,8 +7,10 @@ import subprocess
 import pytest
 
 from ansible_collections.reforge.hci.plugins.module_utils.migration.engine import CopySettings
-from ansible_collections.reforge.hci.plugins.module_utils.migration.errors import VerificationError
-from ansible_collections.reforge.hci.plugins.module_utils.migration.sync import VmSync
+from ansible_collections.reforge.hci.plugins.module_utils.migration.errors import TargetWriteError, VerificationError
+from ansible_collections.reforge.hci.plugins.module_utils.migration.journal import SyncJournal
+from ansible_collections.reforge.hci.plugins.module_utils.migration.sync import VmSync, journal_path
+from ansible_collections.reforge.hci.plugins.module_utils.migration.writers import RawFileWriter
 from ansible_collections.reforge.hci.plugins.module_utils.vsphere import vm as vmops
 
 from migration_labvc import assert_identical, data_extents
@@ -104,3 +106,35 @@ def test_verify_full_covers_the_whole_disk_and_names_a_changed_range(vc, conn, t
         for snap in vmops.snapshots(vm):
             if snap["name"].startswith(vmops.SNAPSHOT_PREFIX):
                 vmops.remove_snapshot(conn, vmops.find_snapshot(vm, snap["name"]))
+
+
+def test_a_full_sync_killed_while_zeroing_resumes_it_and_commits_only_after(vc, conn, tmp_path, monkeypatch):
+    """The zeroing dies after its first range: no changeId is committed; the rerun zeroes the rest."""
+    disk = _disk(conn)
+    source = vc.base_file(VM, disk["key"])
+    target = str(tmp_path / "web01.raw")
+    with open(target, "wb") as handle:
+        handle.truncate(disk["capacity_bytes"])
+        for offset in _holes(source, disk["capacity_bytes"], 3):
+            handle.seek(offset)
+            handle.write(os.urandom(4 * MiB))
+    real_zero = RawFileWriter.zero
+    calls = []
+
+    def dies_on_the_second(self, offset, length):
+        if calls:
+            raise TargetWriteError("injected: killed while zeroing")
+        calls.append((offset, length))
+        real_zero(self, offset, length)
+
+    monkeypatch.setattr(RawFileWriter, "zero", dies_on_the_second)
+    with pytest.raises(TargetWriteError):
+        _sync(conn, tmp_path, {"format": "raw", "path": target}, disk)
+    monkeypatch.setattr(RawFileWriter, "zero", real_zero)
+    journal = SyncJournal.open(journal_path(str(tmp_path / "journal"), VM, disk["key"]), VM, disk["key"],
+                               disk["capacity_bytes"], "raw:" + target)
+    assert journal.committed_change_id is None and journal.pending and not journal.cleared_all
+    result = _sync(conn, tmp_path, {"format": "raw", "path": target}, disk)
+    assert any("resuming" in w for w in result["warnings"])
+    assert result["disks"][0]["bytes_cleared"] == 8 * MiB, "the 4 MiB punched before the kill are holes already"
+    assert_identical(source, target)
