@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 
@@ -63,6 +64,19 @@ def test_prepare_hardware_check_then_twice(campus):
     assert node1.get(node1.system + "/Bios")["Attributes"]["SysProfile"] == "PerfOptimized"
     drives = node1.get(node1.system + "/Storage/RAID.Integrated.1-1")["Drives"]
     assert {node1.get(d["@odata.id"])["Oem"]["Dell"]["DellPhysicalDisk"]["RaidStatus"] for d in drives} == {"NonRAID"}
+
+
+def test_prepare_hardware_ilo5_hba_takes_effect_at_the_reboot(campus):
+    """node2 (iLO 5, Smart Array SR416i-a) switched to HBA: the port mode is staged in SmartStorageConfig,
+    the one reboot applies it and the role's verify step finds nothing pending (before the simulator
+    applied port modes at POST, the switch stayed pending and verify failed the host)."""
+    extra = json.dumps({"reforge_prepare_hosts": "node2", "hardware_prepare_controller_modes": ["hba"],
+                        "hardware_prepare_firmware_baseline": []})
+    _out, recap = playbook("prepare_hardware.yml", "-e", shlex.quote(extra))
+    assert recap["node2"]["failed"] == 0 and recap["node2"]["changed"] > 0, recap
+    node2 = campus["node2"]
+    assert node2.state()["boot_count"] == 1
+    assert node2.get(node2.system + "/SmartStorage/ArrayControllers/12")["CurrentOperatingMode"] == "HBA"
 
 
 def test_discover_report_and_chromium(campus, tmp_path):
