@@ -70,6 +70,11 @@ def clean(path: str, body: dict, exists: Callable[[str], bool], renames: dict[st
         body["SubscriptionType"] = "RedfishEvent"
     if otype.startswith("#ComponentIntegrity.") and "ComponentIntegrityTypeVersion" not in body:
         body["ComponentIntegrityTypeVersion"] = "1.1.0"
+    entries = body.get("RegistryEntries")
+    if otype.startswith("#AttributeRegistry.") and isinstance(entries, dict) and "BaseConfigs" in entries:
+        # iLO lists its BIOS default sets as RegistryEntries.BaseConfigs, which the AttributeRegistry schema
+        # does not define: they are served where a vendor extension belongs, Oem.Hpe.BaseConfigs.
+        body.setdefault("Oem", {}).setdefault("Hpe", {})["BaseConfigs"] = entries.pop("BaseConfigs")
     if isinstance(body.get("ReleaseDate"), str) and _NAIVE_TIME.fullmatch(body["ReleaseDate"]):
         body["ReleaseDate"] += "Z"
     if isinstance(body.get("Members"), list):
