@@ -19,9 +19,9 @@ description:
   - Unknown attribute names fail the task (a typo must not look like success).
   - Values are checked against the BIOS Attribute Registry the BMC publishes (found through the Bios
     resource's C(AttributeRegistry) and the Registries collection) before anything is sent, in check
-    mode too: a value outside an enumeration (listed with the allowed values), an integer out of range
+    mode too. Refused are a value outside an enumeration (listed with the allowed values), an integer out of range
     or off its increment, a string of the wrong length or pattern, a value of the wrong type (an integer
-    given as a string), a read-only, immutable or grayed-out attribute fail the task naming the
+    given as a string) and a read-only, immutable or grayed-out attribute; the task fails naming the
     attribute. A BMC without a registry (or whose registry cannot be read) gets the values unchecked, as
     before, with a warning.
 extends_documentation_fragment:
