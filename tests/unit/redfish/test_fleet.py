@@ -58,8 +58,8 @@ def test_bmcs_are_read_side_by_side_within_the_bound(fake):
     elapsed = time.monotonic() - start
     assert [o["result"]["endpoint"] for o in outcomes] == [p["endpoint"] for p in params]
     assert fake.most == 20, "at most `concurrency` BMCs in flight, and that many"
-    # Two waits of 0.2 s, not forty: the threads wait side by side.
-    assert elapsed < 2.0, elapsed
+    # Two waits of 0.2 s, not forty (8 s): the threads wait side by side (bound loose for a loaded machine).
+    assert elapsed < 4.0, elapsed
 
 
 def test_a_bmc_that_fails_is_its_own_outcome(fake):
