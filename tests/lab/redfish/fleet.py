@@ -56,8 +56,8 @@ def main() -> None:
                     help="seconds every Redfish request waits before it is served (real BMCs: 0.2-2)")
     args = ap.parse_args()
     start = time.monotonic()
-    bmcs = build(args.count, args.base_port, Config(power_delay=args.power_delay, realistic=args.realistic,
-                                                        latency=args.latency))
+    bmcs = build(args.count, args.base_port,
+                 Config(power_delay=args.power_delay, realistic=args.realistic, latency=args.latency))
     fleet = Fleet(bmcs, args.cert, args.key).start()
     ready = Path(args.ready_file)
     tmp = ready.with_suffix(".tmp")

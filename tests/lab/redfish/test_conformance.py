@@ -31,7 +31,6 @@ def test_service_validator_reports_no_failures(template, pki, tmp_path):
     assert result["fail"] == 0, "\n".join(result["failures"][:40])
 
 
-
 def _schema_registry_entries() -> set[str]:
     """Properties the AttributeRegistry schema (every version in our CSDL) defines in RegistryEntries."""
     edm = "{http://docs.oasis-open.org/odata/ns/edm}"
@@ -53,4 +52,3 @@ def test_served_bios_registries_hold_only_what_the_schema_defines(template):
     assert served and all(served)
     for body in served:
         assert set(body["RegistryEntries"]) <= allowed, body["@odata.id"]
-

@@ -90,9 +90,10 @@ class HpeAdapter(GenericAdapter):
             model=array.get("Model"), firmware_version=((array.get("FirmwareVersion") or {}).get("Current") or {})
             .get("VersionString"), mode=current, pending_mode=pending_mode if pending_mode != current else None,
             supported_modes=supported, hba_capable="hba" in supported or "nonraid" in supported,
-            attachment="controller", passthrough=current in PASSTHROUGH_MODES, drives=[], volumes=[dict(id=str(ld.get("LogicalDriveNumber")), raid_type=ld.get("Raid"),
-                                     capacity_bytes=(ld.get("CapacityGiB") or 0) * 2 ** 30)
-                                for ld in config.get("LogicalDrives") or []],
+            attachment="controller", passthrough=current in PASSTHROUGH_MODES, drives=[],
+            volumes=[dict(id=str(ld.get("LogicalDriveNumber")), raid_type=ld.get("Raid"),
+                          capacity_bytes=(ld.get("CapacityGiB") or 0) * 2 ** 30)
+                     for ld in config.get("LogicalDrives") or []],
         )]
         # Drives (with wear) come from the DMTF Storage view iLO 5 also publishes.
         for storage in self.storage_resources():
