@@ -34,6 +34,7 @@ options:
       - If not set, the environment variable E(REDFISH_ENDPOINT) is used.
       - Required unless O(bmcs) is given; ignored when it is.
     type: str
+    required: false
     aliases: [baseuri]
   bmcs:
     description:

@@ -105,7 +105,8 @@ DELL_ENTRIES = [enum("ProcVirtualization", "Enabled", "Disabled"), enum("SriovGl
                 enum("ProcCores", "All", "1", "2", "4", GrayOut=True)]
 
 
-def idrac_tree(entries=DELL_ENTRIES, dependencies=()):
+def idrac_tree(entries=None, dependencies=()):
+    entries = DELL_ENTRIES if entries is None else entries
     # iDRAC: the file is BiosAttributeRegistry (Registry v1_0_0) while the Bios names v1_0_3.
     at = SYSTEM + "/Bios/BiosRegistry"
     return tree({"@odata.id": "/redfish/v1/Registries/BiosAttributeRegistry", "Id": "BiosAttributeRegistry",

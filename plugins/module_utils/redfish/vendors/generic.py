@@ -448,15 +448,20 @@ class GenericAdapter(object):
         ports = []
         for chassis in self._collection(self.client.root, "Chassis"):
             for adapter in self._collection(chassis, "NetworkAdapters"):
-                cache = []
-
-                def functions(adapter=adapter, cache=cache):
-                    if not cache:
-                        cache.append(self._collection(adapter, "NetworkDeviceFunctions"))
-                    return cache[0]
+                functions = self._lazy_collection(adapter, "NetworkDeviceFunctions")
                 for port in self._collection(adapter, "Ports") or self._collection(adapter, "NetworkPorts"):
                     ports.append((adapter, port, functions))
         return ports
+
+    def _lazy_collection(self, resource, key):
+        """A callable that reads ``resource``'s ``key`` collection on first use, then returns it again."""
+        cache = []
+
+        def read():
+            if not cache:
+                cache.append(self._collection(resource, key))
+            return cache[0]
+        return read
 
     # firmware ------------------------------------------------------------------------------
     @property
