@@ -43,6 +43,8 @@ def _healthy(node: str = "node1") -> bool:
         return True
     assert health["status"] == "HEALTH_WARN" and set(health.get("checks", {})) <= WARN_ONLY, health
     return True
+
+
 # By default (make test, CI) every stage: libvirt (TCG), Corosync/Pacemaker with
 # Redfish fencing, a VM on RBD, live migration, expansion with the VM running, the
 # lab migration wave into the cluster, fencing and rejoin (~31 min on an idle

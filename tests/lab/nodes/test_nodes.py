@@ -255,7 +255,7 @@ def test_up_down_cycle_in_a_private_network_namespace(tmp_path):
         $ctl up
         [ "$(eval "$id1 inspect -f '{{{{.Id}}}} {{{{.State.StartedAt}}}}' node1")" = "$before" ] || {{ echo "up recreated node1"; exit 1; }}
         ssh -q -i $REFORGE_LAB_DIR/ssh/id_ed25519 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \\
-            root@10.250.0.11 systemctl is-system-running
+            root@10.250.0.11 systemctl is-system-running --wait
         $ctl down
         if $ctl status; then echo "status says up after down"; exit 1; fi
         [ -z "$(ip -o link show | grep -v ': lo:')" ] || {{ echo "links left"; ip -o link; exit 1; }}
