@@ -249,6 +249,7 @@ def test_up_down_cycle_in_a_private_network_namespace(tmp_path):
         ip link set lo up
         export REFORGE_LAB_DIR={tmp_path}/lab REFORGE_LAB_NODES=1
         ctl={CTL}
+        trap '$ctl down >/dev/null 2>&1 || true' EXIT   # a failed check leaves nothing running
         $ctl up
         id1=$(jq -r .podman $REFORGE_LAB_DIR/nodes.json)
         before=$(eval "$id1 inspect -f '{{{{.Id}}}} {{{{.State.StartedAt}}}}' node1")
