@@ -1,5 +1,5 @@
 # The two commands of the README, and the pieces they are made of.
-.PHONY: demo test setup lab-up lab-down lab-status sanity sanity-all lint
+.PHONY: demo test setup lab-up lab-down lab-status sanity sanity-all lint perf perf-page
 
 demo: ## set up, bring the lab up, and run the main job (campus build-out + VM migration)
 	scripts/demo.sh
@@ -25,6 +25,14 @@ lab-status: ## every lab component: up or down, and where
 sanity: ## ansible-test sanity on the newest ansible-core (the release in .venv; what CI runs)
 	scripts/setup.sh
 	scripts/sanity.sh --venv
+
+perf: ## the benchmarks (tests/perf) against the lab, then docs/performance.md from what they measured
+	scripts/setup.sh
+	scripts/test.sh tests/perf
+	.venv/bin/python scripts/perf_page.py
+
+perf-page: ## docs/performance.md from the last measurements in .lab (benchmarks and cluster tests of `make test`)
+	.venv/bin/python scripts/perf_page.py
 
 sanity-all: ## ansible-test sanity on every ansible-core release that runs on this Python (2.15-2.19 on 3.11)
 	scripts/setup.sh
