@@ -1,5 +1,5 @@
 # The two commands of the README, and the pieces they are made of.
-.PHONY: demo test setup lab-up lab-down lab-status sanity sanity-all lint perf perf-page
+.PHONY: demo test setup lab-up lab-down lab-status sanity sanity-all lint perf perf-page refusals
 
 demo: ## set up, bring the lab up, and run the main job (campus build-out + VM migration)
 	scripts/demo.sh
@@ -30,6 +30,9 @@ perf: ## the benchmarks (tests/perf) against the lab, then docs/performance.md f
 	scripts/setup.sh
 	scripts/test.sh tests/perf
 	.venv/bin/python scripts/perf_page.py
+
+refusals: ## docs/refusals.md from the tests that prove each refusal (the quality gate checks it is current)
+	.venv/bin/python scripts/refusals_page.py
 
 perf-page: ## docs/performance.md from the last measurements in .lab (benchmarks and cluster tests of `make test`)
 	.venv/bin/python scripts/perf_page.py

@@ -61,6 +61,7 @@ def area_of(nodeid: str) -> str:
 
 
 def pytest_collection_modifyitems(config, items):
+    _check_refusal_marks(items)
     lane = os.environ.get("REFORGE_TEST_LANE")
     if not lane:
         return
@@ -160,3 +161,54 @@ def repo_root() -> Path:
 def redfish_mockups() -> Path:
     """Vendor Redfish mockups kept in the repository (tests/lab/redfish/mockups/README.md)."""
     return REPO_ROOT / "tests" / "lab" / "redfish" / "mockups"
+
+
+# ---------------------------------------------------------------- refusals (docs/refusals.md)
+# A test that proves a refusal made before any change carries
+#   @pytest.mark.refusal(area=..., field=..., message=..., fix=...)
+# and hands the text the user saw to the fixture ``proves_refusal``. The marker's message must
+# appear in that text (whitespace aside), so the table that scripts/refusals_page.py builds from
+# the markers shows what users really get; a marked test that never checks its text fails.
+def _squash(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+@pytest.fixture
+def proves_refusal(request):
+    marks = list(request.node.iter_markers("refusal"))
+    assert marks, "proves_refusal needs @pytest.mark.refusal(area=, field=, message=, fix=)"
+    seen: list[str] = []
+
+    def check(text: str) -> None:
+        wanted = _squash(marks[0].kwargs["message"])
+        assert wanted in _squash(text), f"refusal message changed: {wanted!r} not in {_squash(text)!r}"
+        seen.append(text)
+
+    yield check
+    call = getattr(request.node, "_refusal_call_report", None)
+    if call is not None and call.passed:  # a failed test already says why
+        assert seen, "a test marked refusal must check the message it proves with proves_refusal(text)"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    if call.when == "call" and item.get_closest_marker("refusal") is not None:
+        item._refusal_call_report = outcome.get_result()  # pylint: disable=protected-access
+
+
+def _check_refusal_marks(items) -> None:
+    found: list[dict] = []
+    for item in items:
+        mark = item.get_closest_marker("refusal")
+        if mark is None:
+            continue
+        missing = {"area", "field", "message", "fix"} - set(mark.kwargs)
+        if missing:
+            raise pytest.UsageError(f"{item.nodeid}: refusal marker without {sorted(missing)}")
+        if "proves_refusal" not in getattr(item, "fixturenames", ()):
+            raise pytest.UsageError(f"{item.nodeid}: a test marked refusal must use the proves_refusal fixture")
+        found.append(dict(mark.kwargs, test=item.nodeid.split("[")[0]))
+    out = os.environ.get("REFORGE_REFUSALS_OUT")  # scripts/refusals_page.py collects the table this way
+    if out:
+        Path(out).write_text(json.dumps(found, indent=1))

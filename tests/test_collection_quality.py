@@ -37,6 +37,12 @@ def test_changelog_fragments_lint():
     _assert_ok(_run([str(VENV_BIN / "antsibull-changelog"), "lint"]), "antsibull-changelog lint")
 
 
+def test_refusals_page_is_generated_from_the_tests():
+    """docs/refusals.md lists what the refusal-marked tests prove; a new or changed refusal regenerates it."""
+    _assert_ok(_run([sys.executable, str(ROOT / "scripts" / "refusals_page.py"), "--check"], timeout=300),
+               "docs/refusals.md (make refusals)")
+
+
 def test_collection_builds_and_installs(tmp_path):
     _assert_ok(_run([str(VENV_BIN / "ansible-galaxy"), "collection", "build", "--output-path", str(tmp_path)]), "build")
     tarballs = list(tmp_path.glob("reforge-hci-*.tar.gz"))

@@ -67,10 +67,12 @@ def cluster_lab(lab):
         (LAB_DIR / "cluster-measurements.json").write_text(json.dumps(MEASURED, indent=1))
 
 
-def _assert_refused(run, needle: str, reports: bool = False) -> None:
+def _assert_refused(run, needle: str, reports: bool = False, proves=None) -> None:
     """Refused with this message, nothing changed (but the wave's reports of the refusal, with reports)."""
     assert run.rc != 0, run.output[-3000:]
     assert needle in run.output, run.output[-3000:]
+    if proves is not None:
+        proves(run.output)
     # (the report directory and files on the controller: "TASK [role : Write the JSON report] changed: [localhost]")
     changed = [t for t in run.changed_tasks()
                if not (reports and "report" in t.split("]", 1)[0] and t.endswith("changed: [localhost]"))]
@@ -79,16 +81,27 @@ def _assert_refused(run, needle: str, reports: bool = False) -> None:
         assert run.changed == 0, run.recap
 
 
-def test_too_few_nodes_for_replica_size_is_refused(cluster_lab):
+@pytest.mark.refusal(area="cluster (ceph role)", field="ceph_pools[].size",
+                     message="needs at least 4 distinct 'host' failure domains",
+                     fix="a size no larger than the number of hosts with OSDs, or more nodes first (expand.yml)")
+def test_too_few_nodes_for_replica_size_is_refused(cluster_lab, proves_refusal):
     pools = json.dumps({"ceph_pools": [{"name": "vms", "size": 4, "min_size": 2}]})
-    _assert_refused(playbook("cluster.yml", *SCOPE, "-e", pools), "needs at least 4 distinct 'host' failure domains")
+    _assert_refused(playbook("cluster.yml", *SCOPE, "-e", pools), "needs at least 4 distinct 'host' failure domains",
+                    proves=proves_refusal)
 
 
-def test_node_missing_from_the_address_plan_is_refused(cluster_lab):
-    _assert_refused(playbook("cluster.yml", *SCOPE, "-e", "ceph_public_network=10.99.0.0/24"), "is not in the plan")
+@pytest.mark.refusal(area="cluster (ceph role)", field="ceph_public_network, ceph_public_address, ceph_osd_devices",
+                     message="is not in the plan: ceph_public_address",
+                     fix="every node's storage address inside ceph_public_network, OSD disks by /dev/disk/by-id, each once")
+def test_node_missing_from_the_address_plan_is_refused(cluster_lab, proves_refusal):
+    _assert_refused(playbook("cluster.yml", *SCOPE, "-e", "ceph_public_network=10.99.0.0/24"), "is not in the plan",
+                    proves=proves_refusal)
 
 
-def test_osd_disk_with_a_filesystem_is_refused(cluster_lab, tmp_path):
+@pytest.mark.refusal(area="cluster (ceph role)", field="ceph_osd_devices",
+                     message="refusing OSD device(s) that hold a partition table or a filesystem",
+                     fix="check it is the right disk, then wipe it (wipefs) or set ceph_osd_wipe: true")
+def test_osd_disk_with_a_filesystem_is_refused(cluster_lab, tmp_path, proves_refusal):
     img = tmp_path / "fs.img"
     subprocess.run(["mkfs.ext4", "-q", "-F", str(img), "4M"], check=True)
     disk = _osd_devices("node2")[-1]
@@ -96,7 +109,8 @@ def test_osd_disk_with_a_filesystem_is_refused(cluster_lab, tmp_path):
         pytest.skip("node2's disks already hold this cluster's OSDs")
     ssh("node2", f"dd of={disk} bs=64k count=1 conv=notrunc status=none", stdin=img.read_bytes()[:65536])
     try:
-        _assert_refused(playbook("cluster.yml", *SCOPE), "refusing OSD device(s) that hold a partition table or a filesystem")
+        _assert_refused(playbook("cluster.yml", *SCOPE), "refusing OSD device(s) that hold a partition table or a filesystem",
+                        proves=proves_refusal)
     finally:
         ssh("node2", f"wipefs --all --quiet {disk}")
 
@@ -121,7 +135,10 @@ nodelist {
 
 
 @needs_full_stack
-def test_node_of_another_corosync_cluster_is_refused_before_any_change(cluster_lab):
+@pytest.mark.refusal(area="cluster (ha_cluster role)", field="the node's /etc/corosync/corosync.conf",
+                     message="already has a corosync.conf of another cluster",
+                     fix="remove the node from that cluster first")
+def test_node_of_another_corosync_cluster_is_refused_before_any_change(cluster_lab, proves_refusal):
     # A fresh node has none, or Debian's placeholder (a node with the packages: the baked lab nodes).
     had = ssh("node3", "cat /etc/corosync/corosync.conf", check=False)
     if had.returncode == 0 and b"cluster_name: debian" not in had.stdout:
@@ -129,7 +146,7 @@ def test_node_of_another_corosync_cluster_is_refused_before_any_change(cluster_l
     before = {n: _node_state(n) for n in ("node1", "node2", "node3")}
     ssh("node3", "mkdir -p /etc/corosync && cat > /etc/corosync/corosync.conf", stdin=FOREIGN_COROSYNC.encode())
     try:
-        _assert_refused(playbook("cluster.yml"), "node3 already has a corosync.conf of another cluster")
+        _assert_refused(playbook("cluster.yml"), "node3 already has a corosync.conf of another cluster", proves=proves_refusal)
     finally:
         if had.returncode == 0:
             ssh("node3", "cat > /etc/corosync/corosync.conf", stdin=had.stdout)
@@ -139,7 +156,10 @@ def test_node_of_another_corosync_cluster_is_refused_before_any_change(cluster_l
 
 
 @needs_full_stack
-def test_wave_into_rbd_is_refused_on_a_sync_host_without_libvirts_ceph_secret(cluster_lab, lab):
+@pytest.mark.refusal(area="migration (migration_wave role)", field="migration_wave_sync_host, migration_wave_rbd_auth",
+                     message="VMs on RBD need libvirt's Ceph secret on node1",
+                     fix="run the hypervisor role on the sync host first, or set migration_wave_rbd_auth")
+def test_wave_into_rbd_is_refused_on_a_sync_host_without_libvirts_ceph_secret(cluster_lab, lab, proves_refusal):
     # On a built cluster, hide the hypervisor stage's file for the length of the test.
     hidden = ssh("node1", "test -e /etc/libvirt/reforge-rbd.json", check=False).returncode == 0
     if hidden:
@@ -152,7 +172,8 @@ def test_wave_into_rbd_is_refused_on_a_sync_host_without_libvirts_ceph_secret(cl
     before = _node_state("node1")
     try:
         # A refused wave still writes its report on the controller (the audit trail says why).
-        _assert_refused(playbook("migrate.yml"), "VMs on RBD need libvirt's Ceph secret on node1", reports=True)
+        _assert_refused(playbook("migrate.yml"), "VMs on RBD need libvirt's Ceph secret on node1", reports=True,
+                        proves=proves_refusal)
         assert _node_state("node1") == before
         assert {name: vmops.find_vm(conn, name).runtime.powerState for name in wave} == power
     finally:
@@ -313,14 +334,17 @@ def test_health_gate_blocks_on_a_fault_and_lets_load_signals_through(cluster_lab
 
 
 @needs_full_stack
-def test_a_bridge_libvirt_did_not_make_is_refused_not_taken_over(cluster_lab):
+@pytest.mark.refusal(area="cluster (hypervisor role)", field="hypervisor_isolated_bridges",
+                     message="already has bridge(s) br-foreign that no active libvirt network made",
+                     fix="rename the bridge in hypervisor_isolated_bridges, or remove the foreign bridge")
+def test_a_bridge_libvirt_did_not_make_is_refused_not_taken_over(cluster_lab, proves_refusal):
     """A VM bridge of the same name that no active libvirt network made (the network stage's, an
     operator's) stops the run: libvirt's failed start would delete it."""
     ssh("node3", "ip link add br-foreign type bridge")
     try:
         run = playbook("cluster.yml", "-t", "hypervisor_configure",
                        "-e", json.dumps({"hypervisor_isolated_bridges": ["br-vm", "br-foreign"]}))
-        _assert_refused(run, "node3 already has bridge(s) br-foreign that no active libvirt network made")
+        _assert_refused(run, "node3 already has bridge(s) br-foreign that no active libvirt network made", proves=proves_refusal)
         assert ssh("node3", "ip link show br-foreign", check=False).returncode == 0, "the bridge was deleted"
         for node in ("node1", "node2", "node3"):
             assert ssh(node, "test -e /etc/libvirt/reforge-net-br-foreign.xml", check=False).returncode != 0

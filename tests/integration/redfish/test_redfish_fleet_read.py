@@ -53,7 +53,10 @@ def test_many_bmcs_in_one_run_each_its_own_result(fleet):
     assert got[node1.name]["bmc"] == alone["bmc"]
 
 
-def test_a_name_given_twice_is_refused(fleet):
+@pytest.mark.refusal(area="discovery (bmc_info)", field="bmcs[].name", message="bmcs: each name may appear once; repeated: a",
+                     fix="give every BMC its own name (the inventory hostname)")
+def test_a_name_given_twice_is_refused(fleet, proves_refusal):
     node1 = fleet.bmcs[0]
     result = run_module("bmc_info", dict(node1.conn(), bmcs=[dict(name="a", endpoint=node1.endpoint)] * 2))
     assert result["failed"] and "repeated: a" in result["msg"]
+    proves_refusal(result["msg"])

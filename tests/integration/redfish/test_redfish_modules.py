@@ -93,19 +93,27 @@ def test_dell_perc9_to_hba_needs_consent_then_reboot(bmc):
 
 
 @pytest.mark.parametrize("bmc", ["spare5"], indirect=True)
-def test_dell_perc11_to_hba_fails_honestly(bmc):
+@pytest.mark.refusal(area="storage controller (bmc_storage_controller)", field="mode",
+                     message="PERC H755 Front supports only raid",
+                     fix="PERC 11 has no HBA personality over Redfish: use mode nonraid (ConvertToNonRAID) or fit an HBA355")
+def test_dell_perc11_to_hba_fails_honestly(bmc, proves_refusal):
     cursor = bmc.cursor()
     result = run_module("bmc_storage_controller", bmc.conn(mode="hba", allow_data_loss=True))
     assert result["failed"] and result["error_class"] == "RedfishUnsupported"
     assert "PERC H755 Front supports only raid" in result["msg"] and "HBA" in result["msg"]
+    proves_refusal(result["msg"])
     assert bmc.writes_since(cursor) == []
 
 
 @pytest.mark.parametrize("bmc", ["node4"], indirect=True)
-def test_refusal_names_the_controller_once_and_what_it_offers(bmc):
+@pytest.mark.refusal(area="storage controller (bmc_storage_controller)", field="mode",
+                     message="HPE MR408i-o Gen11 cannot be switched to hba over Redfish (modes it offers: raid, nonraid, jbod)",
+                     fix="choose one of the modes the controller offers (nonraid or jbod give Ceph raw disks)")
+def test_refusal_names_the_controller_once_and_what_it_offers(bmc, proves_refusal):
     cursor = bmc.cursor()
     result = run_module("bmc_storage_controller", bmc.conn(mode="hba", allow_data_loss=True))
     assert result["failed"] and result["error_class"] == "RedfishUnsupported", result
+    proves_refusal(result["msg"])
     assert result["msg"].startswith("HPE MR408i-o Gen11 cannot be switched to hba over Redfish (modes it offers: raid, "
                                     "nonraid, jbod)"), result["msg"]
     assert "HPE HPE" not in result["msg"] and "ssacli" not in result["msg"]   # Smart Array advice is for Smart Array
@@ -174,20 +182,36 @@ def test_bios_unknown_attribute_fails(bmc):
     assert result["failed"] and "NoSuchKnob" in result["msg"]
 
 
-@pytest.mark.parametrize("bmc, attributes, refusal", [
-    ("node1", {"ProcVirtualization": "Enabeld"}, "ProcVirtualization: 'Enabeld' is not one of the allowed values: Enabled, Disabled"),
-    ("node2", {"EnabledCoresPerProc": "4"}, "EnabledCoresPerProc takes an integer, not '4' (give it as a number, without quotes)"),
-    ("node2", {"TpmState": "NotPresent"}, "TpmState is immutable"),
-    ("node3", {"SRIOVEnable": "enabled"}, "SRIOVEnable: 'enabled' is not one of the allowed values: Enabled, Disabled"),
-    ("spare6", {"ProcCoreDisable": 9}, "ProcCoreDisable: 9 is outside 0..7"),
+def _bios_refusal(message, fix):
+    return pytest.mark.refusal(area="BIOS (bmc_bios, hardware_prepare)", field="attributes.<name>", message=message,
+                               fix=fix)
+
+
+@pytest.mark.parametrize("bmc, attributes", [
+    pytest.param("node1", {"ProcVirtualization": "Enabeld"}, marks=_bios_refusal(
+        "ProcVirtualization: 'Enabeld' is not one of the allowed values: Enabled, Disabled",
+        'a value from the BIOS attribute registry (the message lists them)')),
+    pytest.param("node2", {"EnabledCoresPerProc": "4"}, marks=_bios_refusal(
+        "EnabledCoresPerProc takes an integer, not '4' (give it as a number, without quotes)",
+        'write integers without quotes')),
+    pytest.param("node2", {"TpmState": "NotPresent"}, marks=_bios_refusal(
+        'TpmState is immutable',
+        'leave read-only attributes out of the profile')),
+    pytest.param("node3", {"SRIOVEnable": "enabled"}, marks=_bios_refusal(
+        "SRIOVEnable: 'enabled' is not one of the allowed values: Enabled, Disabled",
+        "values are case-sensitive: the registry's spelling")),
+    pytest.param("spare6", {"ProcCoreDisable": 9}, marks=_bios_refusal(
+        'ProcCoreDisable: 9 is outside 0..7',
+        "a value inside the registry's bounds")),
 ], indirect=["bmc"])
-def test_bios_values_outside_the_registry_are_refused_before_any_write(bmc, attributes, refusal):
+def test_bios_values_outside_the_registry_are_refused_before_any_write(bmc, attributes, proves_refusal):
     for check in (True, False):
         cursor = bmc.cursor()
         result = run_module("bmc_bios", bmc.conn(attributes=attributes), check=check)
         assert result["failed"] and result["error_class"] == "RedfishInvalidValue", result
-        assert refusal in result["msg"] and "before anything was sent" in result["msg"]
+        assert "before anything was sent" in result["msg"]
         assert bmc.writes_since(cursor) == []
+        proves_refusal(result["msg"])  # the registry's complaint, as the marker says
 
 
 @pytest.mark.parametrize("bmc", ["node1"], indirect=True)

@@ -22,29 +22,66 @@ def test_plan_is_deterministic_and_stable_when_nodes_are_added():
     assert four["hv04"]["management"]["address"] == "10.20.10.14"
 
 
+def _refusal(field, message, fix):
+    return pytest.mark.refusal(area="address plan (reforge.hci.address_plan)", field=field, message=message, fix=fix)
+
+
 @pytest.mark.parametrize("networks, message", [
-    ({"a": {"cidr": "10.0.0.0/16"}, "b": {"cidr": "10.0.5.0/24"}}, "overlap"),
-    ({"a": {"cidr": "10.0.0.0/24", "gateway": "10.0.1.1"}}, "outside"),
-    ({"a": {"cidr": "10.0.0.5/24"}}, "host bits"),
-    ({"a": {"cidr": "10.0.0.0/24", "vlan": 5000}}, "vlan"),
-    ({"a": {"cidr": "10.0.0.0/24", "vlan": 10}, "b": {"cidr": "10.0.1.0/24", "vlan": 10}}, "same vlan"),
-    ({"a": {"cidr": "10.0.0.0/24", "mtu": 10000}}, "mtu"),
-    ({"a": {"cidr": "10.0.0.0/30", "first_host": 1}}, "no address left"),
-    ({"a": {"cidr": "not-a-net"}}, "invalid cidr"),
+    pytest.param({"a": {"cidr": "10.0.0.0/16"}, "b": {"cidr": "10.0.5.0/24"}},
+                 "overlap",
+                 marks=_refusal("networks.<name>.cidr", "networks a (10.0.0.0/16) and b (10.0.5.0/24) overlap",
+                                "give each network its own prefix")),
+    pytest.param({"a": {"cidr": "10.0.0.0/24", "gateway": "10.0.1.1"}}, "gateway 10.0.1.1 is outside 10.0.0.0/24",
+                 marks=_refusal("networks.<name>.gateway", "network a: gateway 10.0.1.1 is outside 10.0.0.0/24",
+                                "use an address inside the network's cidr")),
+    pytest.param({"a": {"cidr": "10.0.0.5/24"}}, "has host bits set",
+                 marks=_refusal("networks.<name>.cidr",
+                                "network a: 10.0.0.5/24 has host bits set (did you mean 10.0.0.0/24?)",
+                                "write the network address, as the message suggests")),
+    pytest.param({"a": {"cidr": "10.0.0.0/24", "vlan": 5000}}, "vlan 5000 is out of range 1..4094",
+                 marks=_refusal("networks.<name>.vlan", "network a: vlan 5000 is out of range 1..4094",
+                                "use a VLAN id from 1 to 4094")),
+    pytest.param({"a": {"cidr": "10.0.0.0/24", "vlan": 10}, "b": {"cidr": "10.0.1.0/24", "vlan": 10}},
+                 "use the same vlan 10",
+                 marks=_refusal("networks.<name>.vlan", "networks a and b use the same vlan 10",
+                                "one VLAN per network")),
+    pytest.param({"a": {"cidr": "10.0.0.0/24", "mtu": 10000}}, "mtu 10000 is out of range 576..9216",
+                 marks=_refusal("networks.<name>.mtu", "network a: mtu 10000 is out of range 576..9216",
+                                "1500, or 9000 for jumbo frames where every switch port carries them")),
+    pytest.param({"a": {"cidr": "10.0.0.0/30", "first_host": 1}}, "has no address left",
+                 marks=_refusal("networks.<name>.first_host",
+                                "network a (10.0.0.0/30) has no address left for node n3 (host 3)",
+                                "a larger prefix or a lower first_host")),
+    pytest.param({"a": {"cidr": "not-a-net"}}, "invalid cidr",
+                 marks=_refusal("networks.<name>.cidr", "network a: invalid cidr 'not-a-net'",
+                                "an IPv4 or IPv6 prefix such as 10.20.10.0/24")),
 ])
-def test_bad_plans_fail_with_a_clear_reason(networks, message):
-    with pytest.raises(AnsibleFilterError, match=message):
+def test_bad_plans_fail_with_a_clear_reason(networks, message, proves_refusal):
+    with pytest.raises(AnsibleFilterError, match=message) as refused:
         address_plan(networks, ["n1", "n2", "n3"])
+    proves_refusal(str(refused.value))
 
 
-def test_duplicate_nodes_and_gateway_collision_are_refused():
-    with pytest.raises(AnsibleFilterError, match="listed twice"):
+@_refusal("nodes", "node hv01 is listed twice", "list each node once")
+def test_duplicate_nodes_are_refused(proves_refusal):
+    with pytest.raises(AnsibleFilterError, match="listed twice") as refused:
         address_plan(NETWORKS, ["hv01", "hv01"])
-    with pytest.raises(AnsibleFilterError, match="gateway address"):
+    proves_refusal(str(refused.value))
+
+
+@_refusal("networks.<name>.gateway", "node b would get the gateway address 10.0.0.12 on m",
+          "keep the gateway below first_host or outside the nodes' range")
+def test_gateway_collision_is_refused(proves_refusal):
+    with pytest.raises(AnsibleFilterError, match="gateway address") as refused:
         address_plan({"m": {"cidr": "10.0.0.0/24", "gateway": "10.0.0.12", "first_host": 11}}, ["a", "b"])
+    proves_refusal(str(refused.value))
 
 
-def test_unique_macs_normalises_and_refuses_duplicates():
+@pytest.mark.refusal(area="address plan (reforge.hci.unique_macs)", field="node MACs (discovered NICs)",
+                     message="MAC aa:bb:cc:00:11:22 is on both a and b",
+                     fix="a cloned or mis-read BMC inventory: rediscover both nodes, check the NIC inventory")
+def test_unique_macs_normalises_and_refuses_duplicates(proves_refusal):
     assert unique_macs({"a": ["AA-BB-CC-00-11-22"]}) == {"a": ["aa:bb:cc:00:11:22"]}
-    with pytest.raises(AnsibleFilterError, match="on both a and b"):
+    with pytest.raises(AnsibleFilterError, match="on both a and b") as refused:
         unique_macs({"a": ["aa:bb:cc:00:11:22"], "b": ["AA:BB:CC:00:11:22"]})
+    proves_refusal(str(refused.value))
