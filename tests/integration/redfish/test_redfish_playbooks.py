@@ -120,3 +120,17 @@ def test_discover_report_and_chromium(campus, tmp_path):
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20000, "a rendered page, not a blank one"
     shutil.copy(png, report_dir / "campus-reuse.png")
+
+    # A second assessment (as after the prepare stage) keeps the first: its dated report and its line.
+    [first] = report["history"]
+    assert report["assessed_at"].endswith("+00:00") and first["run_id"] == report["run_id"]
+    first_json = (report_dir / ("campus-reuse-%s.json" % first["run_id"])).read_text()
+    _out, recap = playbook("discover.yml", "-e", "reuse_report_dir=%s" % report_dir)
+    latest = json.loads((report_dir / "campus-reuse.json").read_text())
+    assert [h["run_id"] for h in latest["history"]] == [first["run_id"], latest["run_id"]] != [first["run_id"]] * 2
+    assert latest["history"][0] == first and first["grades"] == grades
+    assert (report_dir / ("campus-reuse-%s.json" % first["run_id"])).read_text() == first_json
+    assert (report_dir / ("campus-reuse-%s.html" % first["run_id"])).exists()
+    dom = subprocess.run(common + ["--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=120,
+                         check=False).stdout
+    assert 'data-run="%s"' % first["run_id"] in dom and latest["assessed_at"] in dom
