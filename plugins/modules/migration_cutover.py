@@ -14,14 +14,19 @@ description:
   - A VM cut over before (its record in O(journal_dir)) is left alone and reported with C(already_cut_over), so
     a rerun of a wave never stops a VM that already runs on the cluster. Delete C(<journal_dir>/<vm>.cutover.json)
     to cut it over again.
-  - On any failure after the shutdown it rolls back, powers the source on again, leaves the target defined but
-    stopped, and fails with the reason and the steps done.
+  - Before any change every preflight blocker (RDM, independent, shared or multi-writer disks, shared SCSI bus, foreign
+    snapshots, unsupported guest, no disks), the network map and the targets are checked; a blocked VM is refused with
+    no power operation at all.
+  - On any failure after the shutdown, an unexpected error included, it rolls back, powers the source on again, leaves
+    the target defined but stopped, and fails with the reason, the steps done and the writes that may have landed.
   - O(guest_conversion) runs C(virt-v2v-in-place) on the synced disks after the final sync, for guests that need
     drivers or an initramfs for virtio. It converts a qcow2 overlay of each synced disk, so a failed conversion leaves
     the synced base untouched; a successful one is written into the base with an undo log, and a failure after that
     (boot, alive check) writes the undo log back before the source is powered on again.
   - O(method=libvirt) defines and starts the domain with C(virsh) on the host the task runs on (delegate to a
-    cluster node). O(method=qemu) boots the converted disks directly under QEMU (TCG where KVM is unavailable)
+    cluster node). The domain boots on the synced disks themselves, so each gets a throwaway snapshot first (RBD
+    snapshot, qcow2 internal snapshot), rolled back if the boot check fails and dropped when it passes; C(raw) file
+    targets are refused for this method. A run killed during the boot check is settled by the next run. O(method=qemu) boots the converted disks directly under QEMU (TCG where KVM is unavailable)
     with the disks opened copy-on-write, for a boot check where no libvirt runs; the domain XML is still written.
 author:
   - reforge.hci contributors (!UNKNOWN)
@@ -175,6 +180,21 @@ downtime_seconds:
   description: Seconds from the source shutdown to the alive check (or the rollback).
   returned: always
   type: float
+writes:
+  description:
+    - Each write that may have landed (C(target_disks), C(domain_xml), C(guest_conversion), C(libvirt_domain),
+      C(boot_check)), where, how a failure undoes it and, after a rollback, whether it was (C(undone)).
+  returned: when the source was touched
+  type: list
+  elements: dict
+unexpected_error:
+  description: The failure was a bug or an error the cutover does not expect (the C(failed) step has the traceback).
+  returned: on failure
+  type: bool
+source_power_state:
+  description: The source VM's power state after the rollback, as vCenter reports it.
+  returned: on failure
+  type: str
 already_cut_over:
   description: The VM was cut over by an earlier run; nothing was done.
   returned: when true
@@ -191,6 +211,8 @@ guest_conversion:
   returned: check mode
   type: dict
 '''
+
+import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -219,7 +241,7 @@ def _domain_type(wanted):
 
 def body(module):
     p = module.params
-    earlier = earlier_cutover(p["journal_dir"], p["vm"])
+    earlier = earlier_cutover(p["journal_dir"], p["vm"], settle=not module.check_mode)
     if earlier is not None:  # retired source: no vCenter login at all
         earlier["changed"] = False
         return earlier
@@ -246,11 +268,17 @@ def body(module):
                                "after_header": "%s (libvirt domain)" % p["vm"]}
             return out
         result = cutover.run()
+    except Exception as exc:  # pylint: disable=broad-except
+        # A refusal or a bug before the source was touched: after it, Cutover.run rolls back and returns.
+        module.fail_json(msg="cutover of %s failed before any change: %s: %s"
+                         % (p["vm"], type(exc).__name__, getattr(exc, "msg", None) or exc),
+                         exception=traceback.format_exc(), changed=False, cut_over=False, rolled_back=False)
     finally:
         conn.close()
     result["changed"] = True
-    if result["rolled_back"]:
-        module.fail_json(msg="cutover of %s failed and was rolled back: %s" % (p["vm"], result["reason"]), **result)
+    if not result["cut_over"]:
+        how = "was rolled back" if result["rolled_back"] else "was NOT fully rolled back (see steps)"
+        module.fail_json(msg="cutover of %s failed and %s: %s" % (p["vm"], how, result["reason"]), **result)
     return result
 
 
