@@ -75,6 +75,8 @@ def disk_facts(disk: Any, datastore_types: Optional[Dict[str, str]] = None) -> D
         "sharing": getattr(backing, "sharing", None),
         "thin": bool(getattr(backing, "thinProvisioned", False)),
         "change_id": getattr(backing, "changeId", None),
+        # the disk's own identity (VMFS/vSAN backings carry one): a journal refuses another disk at the same key
+        "uuid": getattr(backing, "uuid", None) or None,
     }
 
 
@@ -82,7 +84,7 @@ def _snapshot_tree(nodes: List[Any]) -> List[Dict[str, Any]]:
     out = []
     for node in nodes or []:
         out.append({"name": node.name, "id": node.id, "created": str(node.createTime),
-                    "moref": node.snapshot._moId})
+                    "moref": node.snapshot._moId, "description": node.description or ""})
         out.extend(_snapshot_tree(node.childSnapshotList))
     return out
 
@@ -176,8 +178,9 @@ def enable_cbt(conn: VsphereConnection, vm: Any) -> bool:
     return True
 
 
-def create_snapshot(conn: VsphereConnection, vm: Any, name: str) -> Any:
-    task = conn.call(vm.CreateSnapshot_Task, name=name, description="reforge.hci migration sync",
+def create_snapshot(conn: VsphereConnection, vm: Any, name: str, description: str = "reforge.hci migration sync") -> Any:
+    """The description carries the sync's identity (``migration.journal.snapshot_description``)."""
+    task = conn.call(vm.CreateSnapshot_Task, name=name, description=description,
                      memory=False, quiesce=False)
     result = conn.wait_for_task(task)
     return result if result is not None else find_snapshot(vm, name)
