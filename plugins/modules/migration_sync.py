@@ -21,6 +21,11 @@ description:
     copy or of an old VM of the same name. The zeroing is journaled and resumes after a kill; the changeId is
     committed only after it.
   - A VM that M(reforge.hci.migration_cutover) already cut over is not synced again (C(already_cut_over)).
+  - Refuses, before any snapshot or CBT change, RDM, independent, multi-writer and shared-SCSI-bus disks,
+    snapshots that no sync of this VM took (whatever their name), and journals that belong to another VM or
+    disk identity (instance UUID, disk UUID) than the one found now.
+  - A target changed outside the sync since its last commit (written, booted, replaced, missing; files by
+    size, mtime, ctime and inode, RBD images by a sync-owned snapshot) is fully resynced with a warning.
   - Meant to be delegated to a cluster node with access to the target, so the data does not pass through the
     Ansible controller. The node needs Python 3 with pyvmomi and requests (Debian C(python3-pyvmomi),
     C(python3-requests)); C(python3-rbd) for RBD targets, C(qemu-utils) for qcow2 targets.
@@ -118,8 +123,10 @@ totals:
   returned: success
   type: dict
 sync_warnings:
-  description: Full resyncs after an invalid changeId, resumed syncs, orphan snapshots removed, CBT enabled
-    (also shown as task warnings).
+  description:
+    - Full resyncs (C(FULL RESYNC of <vm> disk <key>) and the reason, an invalid changeId, a grown disk, a target
+      changed outside the sync), resumed syncs, disks already committed by an interrupted run, orphan sync
+      snapshots removed, journal identities adopted, CBT enabled (also shown as task warnings).
   returned: success
   type: list
   elements: str
@@ -131,10 +138,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.reforge.hci.plugins.module_utils.migration.engine import CopySettings
 from ansible_collections.reforge.hci.plugins.module_utils.migration import journal
-from ansible_collections.reforge.hci.plugins.module_utils.migration.journal import SyncJournal
 from ansible_collections.reforge.hci.plugins.module_utils.migration.sync import (
-    VmSync, journal_path, target_for, targets_from_params)
-from ansible_collections.reforge.hci.plugins.module_utils.migration.writers import target_uri
+    VmSync, check_target, journal_path, open_journal, target_for, targets_from_params)
 from ansible_collections.reforge.hci.plugins.module_utils.vsphere import vm as vmops
 from ansible_collections.reforge.hci.plugins.module_utils.vsphere.argspec import (
     connect, run_module, vm_disk_target_argument_spec)
@@ -143,17 +148,21 @@ MiB = 1024 * 1024
 
 
 def preview(params, facts, targets):
-    """Check mode: what the next sync would be, from the journals alone."""
+    """Check mode: what the next sync would be, from the journals and the targets' fingerprints; writes nothing."""
     disks = []
+    warnings = []
     for index, disk in enumerate(facts["disks"]):
         path = journal_path(params["journal_dir"], params["vm"], disk["key"])
         committed = None
         if os.path.exists(path):
-            committed = SyncJournal.open(path, params["vm"], disk["key"], disk["capacity_bytes"],
-                                         target_uri(target_for(targets, disk, index))).committed_change_id
+            spec = target_for(targets, disk, index)
+            found = open_journal(params["journal_dir"], facts, disk, spec)  # refuses another VM's/disk's journal
+            check_target(found, spec)
+            warnings.extend(found.warnings)
+            committed = found.committed_change_id
         disks.append({"key": disk["key"], "label": disk["label"], "capacity_bytes": disk["capacity_bytes"],
                       "kind": "incremental" if committed else "full", "committed_change_id": committed})
-    return {"changed": True, "disks": disks, "sync_warnings": []}
+    return {"changed": True, "disks": disks, "sync_warnings": warnings}
 
 
 def body(module):
@@ -169,7 +178,10 @@ def body(module):
         facts = vmops.vm_facts(conn, vmops.find_vm(conn, p["vm"]))
         targets = targets_from_params(p, facts)
         if module.check_mode:
-            return preview(p, facts, targets)
+            result = preview(p, facts, targets)
+            for warning in result["sync_warnings"]:
+                module.warn(warning)
+            return result
         settings = CopySettings(streams=p["streams"], read_size=p["read_size_mb"] * MiB,
                                 coalesce_gap=p["coalesce_gap_kb"] * 1024, zero_skip=p["zero_skip"],
                                 throttle_mbps=p["throttle_mb_s"] or None)

@@ -10,7 +10,7 @@ __metaclass__ = type
 
 from typing import Any, Dict, List, Optional
 
-from ansible_collections.reforge.hci.plugins.module_utils.vsphere.vm import SNAPSHOT_PREFIX
+from ansible_collections.reforge.hci.plugins.module_utils.migration.journal import is_own_snapshot
 
 # Guests whose disks we can copy but which KVM/virtio does not run; extendable per campus.
 DEFAULT_UNSUPPORTED_GUESTS = ("darwin", "netware", "os2", "solaris", "freebsd", "dos", "win31", "win95", "win98",
@@ -22,22 +22,11 @@ def _finding(rule: str, message: str) -> Dict[str, str]:
     return {"rule": rule, "message": message}
 
 
-def check_vm(facts: Dict[str, Any], target_free_bytes: Optional[int] = None,
-             unsupported_guests: tuple = DEFAULT_UNSUPPORTED_GUESTS) -> Dict[str, Any]:
+def disk_blockers(facts: Dict[str, Any]) -> List[Dict[str, str]]:
+    """Disks a snapshot + CBT + /folder copy cannot move faithfully. The one rule preflight, sync and cutover share."""
     blockers: List[Dict[str, str]] = []
-    warnings: List[Dict[str, str]] = []
-    name = facts["name"]
-    disks = facts.get("disks") or []
-    if not disks:
-        blockers.append(_finding("no_disks", "%s has no virtual disk to migrate" % name))
-    foreign = [s["name"] for s in facts.get("snapshots") or [] if not s["name"].startswith(SNAPSHOT_PREFIX)]
-    if foreign:
-        blockers.append(_finding(
-            "existing_snapshots",
-            "%s has snapshots (%s): the base disk is not the current data and CBT reads would be wrong; "
-            "consolidate them first" % (name, ", ".join(foreign))))
-    for disk in disks:
-        label = "%s disk %s" % (name, disk["label"])
+    for disk in facts.get("disks") or []:
+        label = "%s disk %s" % (facts["name"], disk["label"])
         if disk.get("rdm"):
             blockers.append(_finding("rdm_disk", "%s is a raw device mapping (RDM): it has no datastore file to "
                                                  "read; migrate the LUN separately" % label))
@@ -49,6 +38,31 @@ def check_vm(facts: Dict[str, Any], target_free_bytes: Optional[int] = None,
         elif disk.get("scsi_bus_sharing"):
             blockers.append(_finding("shared_disk", "%s sits on a shared SCSI bus (%s): a guest cluster disk"
                                      % (label, disk["scsi_bus_sharing"])))
+    return blockers
+
+
+def foreign_snapshots(facts: Dict[str, Any]) -> List[str]:
+    """Snapshots no sync of this VM took (recognised by description and VM UUID, not by name)."""
+    return [s["name"] for s in facts.get("snapshots") or [] if not is_own_snapshot(s, facts.get("uuid"))]
+
+
+def check_vm(facts: Dict[str, Any], target_free_bytes: Optional[int] = None,
+             unsupported_guests: tuple = DEFAULT_UNSUPPORTED_GUESTS) -> Dict[str, Any]:
+    blockers: List[Dict[str, str]] = []
+    warnings: List[Dict[str, str]] = []
+    name = facts["name"]
+    disks = facts.get("disks") or []
+    if not disks:
+        blockers.append(_finding("no_disks", "%s has no virtual disk to migrate" % name))
+    foreign = foreign_snapshots(facts)
+    if foreign:
+        blockers.append(_finding(
+            "existing_snapshots",
+            "%s has snapshots (%s): the base disk is not the current data and CBT reads would be wrong; "
+            "consolidate them first" % (name, ", ".join(foreign))))
+    blockers.extend(disk_blockers(facts))
+    for disk in disks:
+        label = "%s disk %s" % (name, disk["label"])
         if (disk.get("datastore_type") or "").upper().startswith("NFS") and disk.get("thin"):
             warnings.append(_finding("nfs_thin_full_read",
                                      "%s is thin on NFS: the first sync reads it as fully allocated (%d bytes)"

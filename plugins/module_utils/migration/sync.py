@@ -11,6 +11,13 @@ reused, confirmed extents are skipped, and orphan sync snapshots are removed.
 A full sync (``*``) lists allocated extents only, so it also zeroes every other
 range of the target (``TargetWriter.zero_outside``): an earlier copy, or an old
 VM of the same name, leaves nothing behind where the source reads zeros.
+
+Integrity checks before the first change to vCenter or a target (issue 13): disks preflight blocks
+(RDM, independent, multi-writer, shared SCSI bus) and snapshots no sync of this VM took are refused;
+journals of another VM or disk identity are refused; a target whose fingerprint differs from the one
+its journal recorded at the last commit (booted, written, replaced, missing) is fully resynced, loudly.
+Our snapshots are recognised by their description (``reforge.hci sync <vm-uuid> <token>``), never by name.
+A sync that fails before it wrote to any target removes the snapshot it took or resumed.
 """
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
@@ -18,15 +25,19 @@ __metaclass__ = type
 import os
 import re
 import time
+import uuid
 from typing import Any, Dict, List, Optional
 
 from ansible_collections.reforge.hci.plugins.module_utils.migration import extents as ext
+from ansible_collections.reforge.hci.plugins.module_utils.migration import preflight
 from ansible_collections.reforge.hci.plugins.module_utils.migration import verify as verification
 from ansible_collections.reforge.hci.plugins.module_utils.migration.engine import (
     CopySettings, ProgressFile, copy_extents, progress_label)
 from ansible_collections.reforge.hci.plugins.module_utils.migration.errors import MigrationError
-from ansible_collections.reforge.hci.plugins.module_utils.migration.journal import SyncJournal
-from ansible_collections.reforge.hci.plugins.module_utils.migration.writers import open_writer, target_uri
+from ansible_collections.reforge.hci.plugins.module_utils.migration.journal import (
+    SyncJournal, is_own_snapshot, snapshot_description, snapshot_owner)
+from ansible_collections.reforge.hci.plugins.module_utils.migration.writers import (
+    mark_synced, open_writer, target_changed, target_uri)
 from ansible_collections.reforge.hci.plugins.module_utils.vsphere import changed_areas, host_read, vm as vmops
 from ansible_collections.reforge.hci.plugins.module_utils.vsphere.connection import VsphereConnection
 from ansible_collections.reforge.hci.plugins.module_utils.vsphere.datastore import RangeReader
@@ -67,12 +78,53 @@ def targets_from_params(params: Dict[str, Any], facts: Dict[str, Any]) -> Dict[s
 
 
 def refuse_unsyncable(facts: Dict[str, Any]) -> None:
-    """Disks CBT + /folder cannot copy faithfully: preflight reports them, the sync refuses them too."""
-    for disk in facts["disks"]:
-        if disk["rdm"]:
-            raise MigrationError("disk %s of %s is an RDM: not copyable through the datastore" % (disk["label"], facts["name"]))
-        if disk["independent"]:
-            raise MigrationError("disk %s of %s is independent: snapshots do not freeze it" % (disk["label"], facts["name"]))
+    """What preflight blocks on the disks (one rule: ``preflight.disk_blockers``) and snapshots that are not
+    ours; called before any snapshot or CBT change."""
+    reasons = [b["message"] for b in preflight.disk_blockers(facts)]
+    foreign = preflight.foreign_snapshots(facts)
+    if foreign:
+        reasons.append("%s has snapshots no sync of it took (%s): the base disk is not the current data; "
+                       "consolidate them first" % (facts["name"], ", ".join(foreign)))
+    if reasons:
+        raise MigrationError("refusing to sync %s: %s" % (facts["name"], "; ".join(reasons)))
+
+
+def open_journal(journal_dir: str, facts: Dict[str, Any], disk: Dict[str, Any], spec: Dict[str, Any]) -> SyncJournal:
+    """The disk's journal, checked against the VM's and the disk's identity."""
+    return SyncJournal.open(journal_path(journal_dir, facts["name"], disk["key"]), facts["name"], disk["key"],
+                            disk["capacity_bytes"], target_uri(spec), vm_uuid=facts.get("uuid"),
+                            disk_uuid=disk.get("uuid"))
+
+
+def check_target(journal: SyncJournal, spec: Dict[str, Any]) -> None:
+    """Fall back to a full sync when the target is not what the last commit left (written, replaced, missing).
+
+    Only between syncs: a pending sync has written to the target itself since the last commit.
+    """
+    if not journal.committed_change_id or journal.pending:
+        return
+    if journal.fingerprint is None:
+        journal.warnings.append("journal %s recorded no fingerprint of its target (written before fingerprints): "
+                                "outside changes since its last sync cannot be detected this once" % journal.path)
+        return
+    reason = target_changed(spec, journal.fingerprint)
+    if reason:
+        journal.reset("target changed outside the sync (%s); a full sync makes it equal to the source again" % reason)
+
+
+def _snapshot_by_moref(vm: Any, moref: str) -> Optional[Any]:
+    def walk(nodes: List[Any]) -> Optional[Any]:
+        for node in nodes or []:
+            if node.snapshot._moId == moref:
+                return node
+            found = walk(node.childSnapshotList)
+            if found is not None:
+                return found
+        return None
+    return walk(vm.snapshot.rootSnapshotList) if vm.snapshot else None
+
+
+TOTALS = ("bytes_read", "bytes_written", "bytes_zero", "bytes_areas", "bytes_requested", "bytes_cleared")
 
 
 class VmSync:
@@ -90,44 +142,89 @@ class VmSync:
         self.verify_policy = verify_policy
         self.verify_samples = verify_samples
         self.warnings: List[str] = []
+        self.vm_uuid: Optional[str] = None
+        self._snapshot_taken: Optional[Any] = None  # the snapshot this run took or resumed
+        self._wrote = False  # a target was opened for writing in this run
+        self._skip: Dict[int, str] = {}  # disk key -> why it is not copied (committed at the reused snapshot)
 
     def _journals(self, facts: Dict[str, Any]) -> List[SyncJournal]:
         out = []
         for index, disk in enumerate(facts["disks"]):
             spec = target_for(self.targets, disk, index)
-            out.append(SyncJournal.open(journal_path(self.journal_dir, self.vm_name, disk["key"]),
-                                        self.vm_name, disk["key"], disk["capacity_bytes"], target_uri(spec)))
+            journal = open_journal(self.journal_dir, facts, disk, spec)
+            check_target(journal, spec)
+            self.warnings.extend(journal.warnings)
+            out.append(journal)
         return out
 
     def _snapshot(self, vm: Any, journals: List[SyncJournal]) -> Any:
-        """Reuse the pending sync's snapshot after a crash, else take a new one; drop orphans."""
-        pending_names = {j.pending["snapshot_name"] for j in journals if j.pending}
+        """Reuse the pending sync's snapshot after a crash, else take a new one; drop our orphans.
+
+        Journals of one VM are made consistent here: a disk committed at the reused snapshot (a run killed
+        between disks) is skipped, every other disk without a pending sync starts one at that snapshot.
+        """
+        pending = {(j.pending["snapshot"], j.pending.get("token")) for j in journals if j.pending}
         snapshot = None
-        if len(pending_names) == 1:
-            name = pending_names.pop()
-            snapshot = vmops.find_snapshot(vm, name)
-            if snapshot is not None:
-                self.warnings.append("resuming the interrupted sync from snapshot %s" % name)
+        node = None
+        if len(pending) == 1:
+            moref, token = pending.pop()
+            node = _snapshot_by_moref(vm, moref)
+            owner = snapshot_owner(node.description) if node is not None else None
+            # a pending record of an older version has no token: its moref alone names the snapshot
+            if node is not None and (token is None or owner == (self.vm_uuid, token)):
+                snapshot = node.snapshot
+                self.warnings.append("resuming the interrupted sync from snapshot %s" % node.name)
+            else:
+                node = None
         if snapshot is None:
             for journal in journals:
                 if journal.pending:
                     journal.abandon()
         for snap in vmops.snapshots(vm):
-            keep = snapshot is not None and snap["moref"] == snapshot._moId
-            if snap["name"].startswith(vmops.SNAPSHOT_PREFIX) and not keep:
+            if snapshot is not None and snap["moref"] == snapshot._moId:
+                continue
+            if is_own_snapshot(snap, self.vm_uuid):
                 self.warnings.append("removing orphan sync snapshot %s" % snap["name"])
-                vmops.remove_snapshot(self.conn, vmops.find_snapshot(vm, snap["name"]))
+                vmops.remove_snapshot(self.conn, _snapshot_by_moref(vm, snap["moref"]).snapshot)
         if snapshot is None:
+            token = uuid.uuid4().hex[:16]
             name = "%s%d" % (vmops.SNAPSHOT_PREFIX, int(time.time() * 1000))
-            snapshot = vmops.create_snapshot(self.conn, vm, name)
-            devices = vmops.snapshot_disks(snapshot)
-            for journal in journals:
-                new_id = devices[journal.disk_key].backing.changeId
-                if not new_id:
-                    raise MigrationError("disk %d has no changeId at snapshot %s: CBT is not effective"
-                                         % (journal.disk_key, name))
-                journal.begin(snapshot._moId, name, new_id, journal.committed_change_id or changed_areas.FULL)
+            snapshot = vmops.create_snapshot(self.conn, vm, name, snapshot_description(self.vm_uuid, token))
+        else:
+            name = node.name
+        self._snapshot_taken = snapshot
+        devices = vmops.snapshot_disks(snapshot)
+        for journal in journals:
+            if journal.pending:
+                continue
+            new_id = devices[journal.disk_key].backing.changeId
+            last = journal.last_sync or {}
+            if journal.committed_change_id and journal.committed_change_id == new_id \
+                    and last.get("snapshot_name") == name:
+                self._skip[journal.disk_key] = "committed at snapshot %s by the interrupted run" % name
+                continue
+            if not new_id:
+                raise MigrationError("disk %d has no changeId at snapshot %s: CBT is not effective"
+                                     % (journal.disk_key, name))
+            journal.begin(snapshot._moId, name, new_id, journal.committed_change_id or changed_areas.FULL,
+                          token=token or None)
         return snapshot
+
+    def _drop_unused_snapshot(self, journals: List[SyncJournal]) -> None:
+        """After a failure before any target was written: remove the snapshot (a refusal leaves nothing behind).
+
+        Best effort: a snapshot that survives is ours by its description and the next run removes it.
+        """
+        snapshot = self._snapshot_taken
+        if snapshot is None or self._wrote or any(j.progressed for j in journals):
+            return
+        try:
+            vmops.remove_snapshot(self.conn, snapshot)
+        except Exception:  # pylint: disable=broad-except
+            return
+        for journal in journals:
+            if journal.pending and journal.pending["snapshot"] == snapshot._moId:
+                journal.abandon()
 
     def _areas(self, vm: Any, snapshot: Any, journal: SyncJournal, capacity: int) -> changed_areas.ChangedAreas:
         base = journal.pending["base_change_id"]
@@ -135,8 +232,10 @@ class VmSync:
             return changed_areas.collect(
                 changed_areas.pyvmomi_query(self.conn, vm, snapshot, journal.disk_key, base), capacity, base)
         except ChangeIdInvalid as exc:
-            self.warnings.append("FULL RESYNC of %s disk %d: %s; copying every allocated extent again"
-                                 % (self.vm_name, journal.disk_key, exc))
+            message = ("FULL RESYNC of %s disk %d: %s; copying every allocated extent again"
+                       % (self.vm_name, journal.disk_key, exc))
+            self.warnings.append(message)
+            journal.note_resync(message)
             journal.set_base(changed_areas.FULL)
             return changed_areas.collect(
                 changed_areas.pyvmomi_query(self.conn, vm, snapshot, journal.disk_key, changed_areas.FULL),
@@ -155,23 +254,38 @@ class VmSync:
         started = time.monotonic()
         vm = vmops.find_vm(self.conn, self.vm_name)
         facts = vmops.vm_facts(self.conn, vm)
+        self.vm_uuid = facts.get("uuid")
         refuse_unsyncable(facts)
+        journals = self._journals(facts)  # identities and targets checked before the first change
         if vmops.enable_cbt(self.conn, vm):
             self.warnings.append("enabled CBT on %s" % self.vm_name)
-        journals = self._journals(facts)
-        snapshot = self._snapshot(vm, journals)
-        base_disks = vmops.snapshot_disks(snapshot)
-        disks_out = []
-        for index, (disk, journal) in enumerate(zip(facts["disks"], journals)):
-            disks_out.append(self._sync_disk(vm, snapshot, facts, disk, journal, base_disks[disk["key"]], index))
+        try:
+            snapshot = self._snapshot(vm, journals)
+            base_disks = vmops.snapshot_disks(snapshot)
+            disks_out = []
+            for index, (disk, journal) in enumerate(zip(facts["disks"], journals)):
+                if disk["key"] in self._skip:
+                    disks_out.append(self._skipped(disk, journal))
+                    continue
+                disks_out.append(self._sync_disk(vm, snapshot, facts, disk, journal, base_disks[disk["key"]], index))
+        except Exception:
+            self._drop_unused_snapshot(journals)
+            raise
         vmops.remove_snapshot(self.conn, snapshot)
-        totals = {k: sum(d[k] for d in disks_out) for k in
-                  ("bytes_read", "bytes_written", "bytes_zero", "bytes_areas", "bytes_requested", "bytes_cleared")}
+        totals = {k: sum(d[k] for d in disks_out) for k in TOTALS}
         duration = time.monotonic() - started
         totals.update(duration=round(duration, 3),
                       read_mb_per_s=round(totals["bytes_read"] / duration / 1e6, 2) if duration else None)
         return {"vm": self.vm_name, "disks": disks_out, "totals": totals, "warnings": self.warnings,
                 "session_renewals": self.conn.renewals}
+
+    def _skipped(self, disk: Dict[str, Any], journal: SyncJournal) -> Dict[str, Any]:
+        """A disk the interrupted run committed at the reused snapshot: nothing to copy."""
+        self.warnings.append("%s disk %d: %s; not copied again" % (self.vm_name, disk["key"], self._skip[disk["key"]]))
+        out = {k: 0 for k in TOTALS}
+        out.update(kind="committed", key=disk["key"], label=disk["label"], capacity_bytes=disk["capacity_bytes"],
+                   target=journal.data.get("target"), change_id=journal.committed_change_id, journal=journal.path)
+        return out
 
     def _sync_disk(self, vm: Any, snapshot: Any, facts: Dict[str, Any], disk: Dict[str, Any],
                    journal: SyncJournal, base_disk: Any, index: int) -> Dict[str, Any]:
@@ -187,6 +301,7 @@ class VmSync:
         reader = self._reader(vm, facts["datacenter"], base_disk)
         progress = ProgressFile(self.progress_path, ext.total(areas.extents),
                                 progress_label(self.vm_name, disk["key"], kind))
+        self._wrote = True
         writer = open_writer(spec, capacity)
         cleared = 0
         try:
@@ -208,7 +323,9 @@ class VmSync:
         summary = stats.as_dict()
         summary.update(kind=kind, bytes_areas=ext.total(areas.extents), windows=areas.windows, bytes_cleared=cleared,
                        reader=reader.report(), verification=verified, finished_at=time.time())
-        journal.commit(summary)
+        # the target as this sync leaves it (RBD: a sync-owned snapshot), for the next sync to compare
+        fingerprint = mark_synced(spec, journal.pending.get("token") or uuid.uuid4().hex[:16])
+        journal.commit(summary, fingerprint)
         summary.update(key=disk["key"], label=disk["label"], target=writer.uri, capacity_bytes=capacity,
                        change_id=journal.committed_change_id, journal=journal.path)
         return summary

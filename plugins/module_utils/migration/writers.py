@@ -397,3 +397,158 @@ def target_uri(spec: Dict[str, object]) -> str:
     if fmt == "rbd":
         return "rbd:%s/%s" % (spec["pool"], spec["image"])
     return "%s:%s" % (fmt, os.path.abspath(str(spec["path"])))
+
+
+# ---- what the sync left on a target: fingerprints and sync-owned RBD snapshots ----
+#
+# Nothing but the sync may write to a synced target. After each commit the journal records the
+# target's fingerprint, and the next sync compares it before trusting the committed changeId: a
+# target someone booted, wrote to, replaced or deleted is fully resynced. Files: size, mtime, ctime,
+# inode and device (ctime cannot be set back by hand). RBD images: one snapshot owned by the sync
+# (``reforge-synced-<token>``, replaced at each commit) and librbd's ``diff_iterate`` from it.
+
+RBD_MARK_PREFIX = "reforge-synced-"
+
+
+def _file_fingerprint(path: str) -> Optional[Dict[str, object]]:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise TargetWriteError("cannot stat target %s: %s" % (path, exc))
+    return {"kind": "file", "size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns,
+            "ino": st.st_ino, "dev": st.st_dev}
+
+
+class _RbdImage:
+    """An RBD image opened from a target spec for the mark functions (``image`` is None when it does not exist)."""
+
+    def __init__(self, spec: Dict[str, object]) -> None:
+        try:
+            import rados  # pylint: disable=import-error
+            import rbd  # pylint: disable=import-error
+        except ImportError:
+            raise TargetWriteError("RBD targets need the python3-rados and python3-rbd Debian packages "
+                                   "on the node that runs the sync")
+        self.errors = (rados.Error, rbd.Error)
+        self.name = str(spec["image"])
+        self.uri = target_uri(spec)
+        self.image = None
+        self._ioctx = None
+        self._cluster = rados.Rados(conffile=str(spec.get("conffile") or "/etc/ceph/ceph.conf"),
+                                    name=str(spec.get("client_name") or "client.admin"))
+        try:
+            self._cluster.connect(timeout=30)
+            self._ioctx = self._cluster.open_ioctx(str(spec["pool"]))
+            try:
+                self.image = rbd.Image(self._ioctx, self.name)
+            except rbd.ImageNotFound:
+                self.image = None
+        except self.errors as exc:
+            self.close()
+            raise TargetWriteError("cannot open RBD image %s: %s" % (self.uri, exc))
+
+    def marks(self) -> List[str]:
+        return [s["name"] for s in self.image.list_snaps() if s["name"].startswith(RBD_MARK_PREFIX)]
+
+    def close(self) -> None:
+        if self.image is not None:
+            self.image.close()
+        if self._ioctx is not None:
+            self._ioctx.close()
+        self._cluster.shutdown()
+
+
+def mark_synced(spec: Dict[str, object], token: str) -> Optional[Dict[str, object]]:
+    """Call after the target is flushed and closed, before the journal commit; returns the fingerprint to record.
+
+    RBD: creates the sync-owned snapshot ``reforge-synced-<token>`` and then removes the older ones, so a
+    kill between the two leaves an extra mark the next commit removes, never none.
+    """
+    if spec.get("format", "raw") != "rbd":
+        return _file_fingerprint(str(spec["path"]))
+    handle = _RbdImage(spec)
+    try:
+        if handle.image is None:
+            raise TargetWriteError("RBD image %s vanished before its sync was committed" % handle.uri)
+        name = RBD_MARK_PREFIX + token
+        try:
+            if name not in handle.marks():
+                handle.image.create_snap(name)
+            for old in handle.marks():
+                if old != name:
+                    handle.image.remove_snap(old)
+            return {"kind": "rbd", "snapshot": name, "image_id": handle.image.id(), "size": handle.image.size()}
+        except handle.errors as exc:
+            raise TargetWriteError("marking the synced state of %s failed: %s" % (handle.uri, exc))
+    finally:
+        handle.close()
+
+
+def target_changed(spec: Dict[str, object], fingerprint: Dict[str, object]) -> Optional[str]:
+    """Why the target is no longer what the last commit left (a reason for a full resync), or None."""
+    if spec.get("format", "raw") != "rbd":
+        now = _file_fingerprint(str(spec["path"]))
+        if now is None:
+            return "the target %s is missing" % spec["path"]
+        if (now["ino"], now["dev"]) != (fingerprint.get("ino"), fingerprint.get("dev")):
+            return "the target %s was replaced (another file)" % spec["path"]
+        changed = [k for k in ("size", "mtime_ns", "ctime_ns") if now[k] != fingerprint.get(k)]
+        if changed:
+            return "the target %s was modified after the last sync (%s differ)" % (spec["path"], ", ".join(changed))
+        return None
+    handle = _RbdImage(spec)
+    try:
+        if handle.image is None:
+            return "the RBD image %s is missing" % handle.uri
+        image = handle.image
+        try:
+            if image.id() != fingerprint.get("image_id"):
+                return "the RBD image %s was replaced (image id %s, synced %s)" % (
+                    handle.uri, image.id(), fingerprint.get("image_id"))
+            if image.size() != fingerprint.get("size"):
+                return "the RBD image %s was resized from %s to %d" % (handle.uri, fingerprint.get("size"), image.size())
+            mark = str(fingerprint.get("snapshot"))
+            if mark not in handle.marks():
+                return "the sync's snapshot %s@%s is gone: what was written since cannot be told" % (handle.uri, mark)
+            first: List[int] = []
+
+            def seen(offset: int, length: int, exists: bool) -> int:
+                del length, exists  # any extent listed since the mark is a write (data or discard)
+                if not first:
+                    first.append(offset)
+                return 0
+
+            image.diff_iterate(0, image.size(), mark, seen)
+            if first:
+                return "the RBD image %s was written after the last sync (since %s, first at offset %d)" % (
+                    handle.uri, mark, first[0])
+            return None
+        except handle.errors as exc:
+            raise TargetWriteError("checking %s against the sync's snapshot failed: %s" % (handle.uri, exc))
+    finally:
+        handle.close()
+
+
+def release_sync_marks(spec: Dict[str, object]) -> List[str]:
+    """Drop the sync-owned RBD snapshots of a target (after a successful cutover: no sync follows).
+
+    Files carry no mark; returns the snapshots removed.
+    """
+    if spec.get("format", "raw") != "rbd":
+        return []
+    handle = _RbdImage(spec)
+    try:
+        if handle.image is None:
+            return []
+        removed = []
+        try:
+            for name in handle.marks():
+                handle.image.remove_snap(name)
+                removed.append(name)
+        except handle.errors as exc:
+            raise TargetWriteError("removing the sync snapshots of %s failed: %s" % (handle.uri, exc))
+        return removed
+    finally:
+        handle.close()

@@ -11,7 +11,8 @@ import pytest
 
 from ansible_collections.reforge.hci.plugins.module_utils.migration.engine import CopySettings, copy_extents
 from ansible_collections.reforge.hci.plugins.module_utils.migration.journal import SyncJournal
-from ansible_collections.reforge.hci.plugins.module_utils.migration.writers import RbdWriter
+from ansible_collections.reforge.hci.plugins.module_utils.migration.writers import (
+    RbdWriter, mark_synced, release_sync_marks, target_changed)
 
 CONF = os.environ.get("REFORGE_CEPH_CONF")
 try:
@@ -57,5 +58,44 @@ def test_rbd_writer_copies_extents_and_discards_zeros(tmp_path):
         cluster = rados.Rados(conffile=CONF)
         cluster.connect()
         with cluster.open_ioctx(pool) as ioctx:
+            rbd.RBD().remove(ioctx, image)
+        cluster.shutdown()
+
+
+def test_rbd_sync_mark_detects_outside_writes_and_is_released(tmp_path):
+    """Issue 13 item 1 on RBD: a sync-owned snapshot per commit; diff_iterate from it finds any later write."""
+    del tmp_path
+    pool = os.environ.get("REFORGE_CEPH_POOL", "rbd")
+    image = "reforge-test-%s" % uuid.uuid4().hex[:8]
+    spec = {"format": "rbd", "pool": pool, "image": image, "conffile": CONF}
+    capacity = 256 * MiB
+    writer = RbdWriter(pool, image, capacity, conffile=CONF)
+    try:
+        writer.write(0, os.urandom(MiB))
+        writer.flush()
+        writer.close()
+        first = mark_synced(spec, "00112233aabbccdd")
+        assert first["snapshot"] == "reforge-synced-00112233aabbccdd"
+        assert target_changed(spec, first) is None, "nothing written since the mark"
+        second = mark_synced(spec, "aabbccdd00112233")  # the next commit replaces the mark
+        cluster = rados.Rados(conffile=CONF)
+        cluster.connect()
+        with cluster.open_ioctx(pool) as ioctx:
+            with rbd.Image(ioctx, image) as img:
+                assert [s["name"] for s in img.list_snaps()] == ["reforge-synced-aabbccdd00112233"]
+                img.write(b"booted", 100 * MiB)  # what a read-write boot check would do
+        cluster.shutdown()
+        reason = target_changed(spec, second)
+        assert reason and "written after the last sync" in reason and "offset %d" % (100 * MiB) in reason
+        assert target_changed(dict(spec, image=image + "-gone"), second).endswith("is missing")
+        assert release_sync_marks(spec) == ["reforge-synced-aabbccdd00112233"]
+        assert "is gone" in target_changed(spec, second)
+    finally:
+        cluster = rados.Rados(conffile=CONF)
+        cluster.connect()
+        with cluster.open_ioctx(pool) as ioctx:
+            with rbd.Image(ioctx, image) as img:
+                for snap in list(img.list_snaps()):
+                    img.remove_snap(snap["name"])
             rbd.RBD().remove(ioctx, image)
         cluster.shutdown()

@@ -1,6 +1,7 @@
 """Issue 13 items 2 and 4: a full sync onto an existing target leaves nothing of it behind, and
 ``verify: full`` covers the whole disk. The oracle is the simulator's datastore file (SEEK_DATA/SEEK_HOLE),
 not the engine."""
+import json
 import os
 import subprocess
 
@@ -10,7 +11,7 @@ from ansible_collections.reforge.hci.plugins.module_utils.migration.engine impor
 from ansible_collections.reforge.hci.plugins.module_utils.migration.errors import TargetWriteError, VerificationError
 from ansible_collections.reforge.hci.plugins.module_utils.migration.journal import SyncJournal
 from ansible_collections.reforge.hci.plugins.module_utils.migration.sync import VmSync, journal_path
-from ansible_collections.reforge.hci.plugins.module_utils.migration.writers import RawFileWriter
+from ansible_collections.reforge.hci.plugins.module_utils.migration.writers import RawFileWriter, mark_synced
 from ansible_collections.reforge.hci.plugins.module_utils.vsphere import vm as vmops
 
 from migration_labvc import assert_identical, data_extents
@@ -97,6 +98,15 @@ def test_verify_full_covers_the_whole_disk_and_names_a_changed_range(vc, conn, t
     with open(target, "r+b") as handle:  # an outside change the journal knows nothing of
         handle.seek(outside)
         handle.write(b"\x01" * 512)
+    # ... and that the target's fingerprint does not show either (say, a block device written behind the file
+    # system): otherwise the sync would fully resync the target first (test_migration_integrity.py), and
+    # verify: full is the last line of defence this test is about
+    path = journal_path(str(tmp_path / "journal"), VM, disk["key"])
+    with open(path) as handle:
+        data = json.load(handle)
+    data["target_fingerprint"] = mark_synced(spec, "0123456789abcdef")
+    with open(path, "w") as handle:
+        json.dump(data, handle)
     try:
         with pytest.raises(VerificationError) as err:
             _sync(conn, tmp_path, spec, disk, verify="full")

@@ -23,8 +23,15 @@ def test_preflight_blocks_snapshot_rdm_independent_and_names_the_rule():
     assert preflight.check_vm(_vm("legacy", disk={"rdm": True}))["blockers"][0]["rule"] == "rdm_disk"
     indep = preflight.check_vm(_vm("i", disk={"independent": True, "disk_mode": "independent_persistent"}))
     assert [b["rule"] for b in indep["blockers"]] == ["independent_disk"]
-    ok = preflight.check_vm(_vm("web01", snapshots=[{"name": "reforge-sync-1"}]))
-    assert ok["ok"], "our own sync snapshot is not a blocker"
+    ours = {"name": "reforge-sync-1", "description": "reforge.hci sync 5001-aa 0123456789ab"}
+    ok = preflight.check_vm(_vm("web01", uuid="5001-aa", snapshots=[ours]))
+    assert ok["ok"], "our own sync snapshot (description with this VM's UUID) is not a blocker"
+    # issue 13 item 7: the name proves nothing; an admin's snapshot is foreign whatever it is called
+    admin = preflight.check_vm(_vm("web01", uuid="5001-aa", snapshots=[{"name": "reforge-sync-keep",
+                                                                        "description": "before patch"}]))
+    assert [b["rule"] for b in admin["blockers"]] == ["existing_snapshots"]
+    other_vm = preflight.check_vm(_vm("web01", uuid="5001-bb", snapshots=[ours]))
+    assert [b["rule"] for b in other_vm["blockers"]] == ["existing_snapshots"], "another VM's sync is not ours"
 
 
 def test_preflight_warnings_and_capacity():
