@@ -77,11 +77,14 @@ def targets_from_params(params: Dict[str, Any], facts: Dict[str, Any]) -> Dict[s
     return targets
 
 
-def refuse_unsyncable(facts: Dict[str, Any]) -> None:
+def refuse_unsyncable(facts: Dict[str, Any], pending_snapshots: Optional[List[str]] = None) -> None:
     """What preflight blocks on the disks (one rule: ``preflight.disk_blockers``) and snapshots that are not
-    ours; called before any snapshot or CBT change."""
+    ours; called before any snapshot or CBT change. ``pending_snapshots`` (morefs the journals name as their
+    pending sync's) are ours too: an interrupted sync of an earlier release has no identity in its description."""
     reasons = [b["message"] for b in preflight.disk_blockers(facts)]
-    foreign = preflight.foreign_snapshots(facts)
+    pending = set(pending_snapshots or [])
+    foreign = [name for name in preflight.foreign_snapshots(facts)
+               if not any(s["name"] == name and s.get("moref") in pending for s in facts.get("snapshots") or [])]
     if foreign:
         reasons.append("%s has snapshots no sync of it took (%s): the base disk is not the current data; "
                        "consolidate them first" % (facts["name"], ", ".join(foreign)))
@@ -155,6 +158,16 @@ class VmSync:
             check_target(journal, spec)
             self.warnings.extend(journal.warnings)
             out.append(journal)
+        return out
+
+    def _pending_snapshots(self, facts: Dict[str, Any]) -> List[str]:
+        """Snapshots (morefs) existing journals name as their pending sync's; creates no journal."""
+        out = []
+        for index, disk in enumerate(facts["disks"]):
+            if os.path.exists(journal_path(self.journal_dir, self.vm_name, disk["key"])):
+                journal = open_journal(self.journal_dir, facts, disk, target_for(self.targets, disk, index))
+                if journal.pending:
+                    out.append(journal.pending["snapshot"])
         return out
 
     def _snapshot(self, vm: Any, journals: List[SyncJournal]) -> Any:
@@ -255,7 +268,7 @@ class VmSync:
         vm = vmops.find_vm(self.conn, self.vm_name)
         facts = vmops.vm_facts(self.conn, vm)
         self.vm_uuid = facts.get("uuid")
-        refuse_unsyncable(facts)
+        refuse_unsyncable(facts, self._pending_snapshots(facts))
         journals = self._journals(facts)  # identities and targets checked before the first change
         if vmops.enable_cbt(self.conn, vm):
             self.warnings.append("enabled CBT on %s" % self.vm_name)

@@ -316,6 +316,32 @@ def test_own_orphans_are_removed_and_other_vms_sync_snapshots_are_foreign(vc, co
     assert [s["name"] for s in own_snapshots(conn, name)] == ["reforge-sync-1"]
 
 
+def test_a_sync_interrupted_under_the_previous_release_resumes_on_its_snapshot(vc, conn, tmp_path, new_vm):
+    """Upgrade in the middle of a sync: the pending snapshot has the old description and no token, but its
+    journal names it (moref), so it is resumed, not refused as foreign nor deleted as an orphan."""
+    vm = new_vm([GiB])
+    name = vm.name
+    targets = raw_targets(tmp_path, name, [2000])
+    sync(conn, name, targets, tmp_path)
+    vc.write(name, 2000, 100 * MiB, os.urandom(2 * MiB))
+    task = vm.CreateSnapshot_Task(name="reforge-sync-1", description="reforge.hci migration sync", memory=False,
+                                  quiesce=False)
+    WaitForTask(task)
+    snap = task.info.result
+    path = journal_path(str(tmp_path / "journal"), name, 2000)
+    data = journal_of(tmp_path, name, 2000)
+    new_id = vmops.snapshot_disks(snap)[2000].backing.changeId
+    data["pending"] = {"snapshot": snap._moId, "snapshot_name": "reforge-sync-1", "new_change_id": new_id,
+                       "base_change_id": data["committed_change_id"], "confirmed": [], "started_at": time.time()}
+    with open(path, "w") as handle:  # the pending record as the previous release wrote it
+        json.dump(data, handle)
+    result = sync(conn, name, targets, tmp_path)
+    assert "resuming the interrupted sync from snapshot reforge-sync-1" in result["warnings"]
+    assert result["disks"][0]["kind"] == "incremental" and result["totals"]["bytes_read"] == 2 * MiB
+    assert own_snapshots(conn, name) == []
+    assert_identical(vc.base_file(name, 2000), targets["2000"]["path"])
+
+
 def test_a_refusal_after_the_snapshot_removes_the_snapshot_it_took(vc, conn, tmp_path, new_vm, monkeypatch):
     """An admin snapshots the VM while the sync starts (after its checks, before its snapshot): the frozen
     level is a delta, the sync refuses, and removes its own snapshot but not the admin's."""

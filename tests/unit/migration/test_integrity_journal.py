@@ -147,3 +147,12 @@ def test_the_sync_refuses_foreign_snapshots_whatever_their_name():
     assert "reforge-sync-admin" in str(err.value)
     facts["snapshots"] = [{"name": "x", "description": jr.snapshot_description(VM_A, "0123456789abcdef")}]
     refuse_unsyncable(facts)
+
+
+def test_the_pending_snapshot_of_an_earlier_release_is_not_foreign():
+    """A sync interrupted under the previous release: its snapshot has no identity, but its journal names it."""
+    facts = _facts()
+    facts["snapshots"] = [{"name": "reforge-sync-1", "description": "reforge.hci migration sync", "moref": "snapshot-7"}]
+    refuse_unsyncable(facts, pending_snapshots=["snapshot-7"])
+    with pytest.raises(MigrationError):
+        refuse_unsyncable(facts, pending_snapshots=["snapshot-8"])
