@@ -1,5 +1,5 @@
 # The two commands of the README, and the pieces they are made of.
-.PHONY: demo test setup lab-up lab-down lab-status sanity sanity-all lint perf perf-page refusals
+.PHONY: demo test setup lab-up lab-down lab-status sanity sanity-all lint ee perf perf-page refusals
 
 demo: ## set up, bring the lab up, and run the main job (campus build-out + VM migration)
 	scripts/demo.sh
@@ -40,3 +40,7 @@ perf-page: ## docs/performance.md from the last measurements in .lab (benchmarks
 sanity-all: ## ansible-test sanity on every ansible-core release that runs on this Python (2.15-2.19 on 3.11)
 	scripts/setup.sh
 	scripts/sanity-all.sh
+
+ee: ## the execution environment for AWX: Debian 13 base made here, ansible-builder + podman (docs/execution-environment.md)
+	scripts/setup.sh
+	scripts/ee/build.sh

@@ -17,7 +17,7 @@ from pathlib import Path
 CI_LIMIT = 5400.0   # CI stops a run after 90 minutes
 BUDGET = 2700.0     # what the suite may take on a warm machine (issue 11: 45 minutes)
 AREA_ORDER = ["setup", "lab up", "unit", "sanity and lint", "Redfish", "migration", "cluster", "Molecule", "perf",
-              "other", "lab down"]
+              "EE", "other", "lab down"]
 
 
 def mmss(seconds: float) -> str:

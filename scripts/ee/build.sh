@@ -69,7 +69,7 @@ build() {
   heartbeat "ee: ansible-builder" "$VENV/bin/ansible-builder" build --file "$stage/src/execution-environment.yml" \
     --context "$stage/context" --tag "$image" --container-runtime podman \
     --build-arg "EE_BASE_IMAGE=$base" \
-    --extra-build-cli-args "--network host ${mounts[*]}" -v 2 >"$buildlog" 2>&1 \
+    --extra-build-cli-args "--network host ${mounts[*]}" -v 3 >"$buildlog" 2>&1 \
     || { tail -40 "$buildlog" >&2; die "ansible-builder failed (whole log: $buildlog)"; }
   mkdir -p "$(dirname "$record")"
   printf '{"image": "%s", "key": "%s", "base": "%s", "collection": "%s", "build_seconds": %.1f}\n' \
