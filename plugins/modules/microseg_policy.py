@@ -49,6 +49,15 @@ options:
     description: Rate limit of the drop log per tier pair, in nft syntax.
     type: str
     default: 10/second
+  unlisted:
+    description:
+      - What happens to a unicast frame from or to a MAC in no tier (a gateway, a VM missing from the policy).
+      - C(accept) lets it pass, counted on C(outside); C(drop) logs and drops it, counted on C(unlisted), so a VM left out
+        of the policy is cut off instead of unsegmented (a gateway then needs a tier of its own and flows).
+      - Broadcast and multicast frames pass either way.
+    type: str
+    choices: [accept, drop]
+    default: accept
   netns:
     description: Network namespace that holds the bridges (the lab), instead of the host's.
     type: str
@@ -114,6 +123,7 @@ def main():
             table=dict(type='str', default='reforge_microseg'),
             log_group=dict(type='int'),
             log_rate=dict(type='str', default='10/second'),
+            unlisted=dict(type='str', default='accept', choices=['accept', 'drop']),
             netns=dict(type='str'),
         ),
         supports_check_mode=True,
@@ -123,7 +133,8 @@ def main():
         policy = parse_policy(p['tiers'], p['vms'], p['flows'])
     except PolicyError as exc:
         module.fail_json(msg=str(exc), field=exc.field)
-    desired = desired_state(policy, table=p['table'], log_group=p['log_group'], log_rate=p['log_rate'])
+    desired = desired_state(policy, table=p['table'], log_group=p['log_group'], log_rate=p['log_rate'],
+                            unlisted=p['unlisted'])
 
     def run(argv, data=None):
         return module.run_command(argv, data=data, binary_data=True)

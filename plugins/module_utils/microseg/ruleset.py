@@ -11,6 +11,7 @@ Layout of the one table (``table bridge reforge_microseg``)::
     set bound_ports     ifname . ether_addr   which MACs may enter on which interface
     counter allow_<a>__<b> / drop_<a>__<b>    packets and bytes of flows a->b allowed (with their replies) / dropped
     counter intra_<t>, spoofed, outside       within tier t; wrong MAC on a bound interface; not VM-to-VM
+    counter unlisted                          unicast from or to a MAC in no tier, dropped (``unlisted="drop"``)
     chain forward       base chain (bridge forward hook): anti-spoof, then one jump per source tier
     chain from_<a>      one rule per destination tier: within the tier accept, else jump pair_<a>__<b>
     chain pair_<a>__<b> the allowed flows a->b, the replies of the allowed flows b->a (stateless), ARP and
@@ -110,8 +111,19 @@ def _element(kind, element):
     return element
 
 
-def desired_state(policy, table=TABLE, log_group=None, log_rate="10/second", priority=0):
-    """Build the :class:`Desired` table for ``policy``."""
+UNLISTED = ("accept", "drop")
+
+
+def desired_state(policy, table=TABLE, log_group=None, log_rate="10/second", priority=0, unlisted="accept"):
+    """Build the :class:`Desired` table for ``policy``.
+
+    ``unlisted``: what happens to a unicast frame from or to a MAC that is in no tier (a gateway, a VM missing from
+    the policy). ``accept`` counts it on ``outside``; ``drop`` logs it (prefix ``microseg drop unlisted``) and drops
+    it on ``unlisted``, so a VM left out of the policy is cut off rather than unsegmented. Broadcast and multicast
+    frames (ARP requests, IPv6 neighbour discovery, DHCP) pass either way, counted on ``outside``.
+    """
+    if unlisted not in UNLISTED:
+        raise ValueError("unlisted must be one of %s, got %r" % (", ".join(UNLISTED), unlisted))
     tiers = policy.tier_names()
     sets = {}
     for tier in tiers:
@@ -137,7 +149,16 @@ def desired_state(policy, table=TABLE, log_group=None, log_rate="10/second", pri
                 counters.add("allow_" + pair_name(src, dst))
                 counters.add("drop_" + pair_name(src, dst))
         chains["from_" + src] = rules
-    forward.append("counter name outside accept")
+    if unlisted == "accept":
+        forward.append("counter name outside accept")
+    else:
+        counters.add("unlisted")
+        forward.append("ether daddr & 01:00:00:00:00:00 == 01:00:00:00:00:00 counter name outside accept")
+        log = 'limit rate %s log prefix "%s unlisted: "' % (log_rate, LOG_PREFIX)
+        if log_group is not None:
+            log += " group %d" % int(log_group)
+        forward.append(log)
+        forward.append("counter name unlisted drop")
     chains[BASE_CHAIN] = forward
     return Desired(table, sets, counters, chains, BASE_CHAIN, priority)
 

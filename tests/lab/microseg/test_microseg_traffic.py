@@ -322,3 +322,28 @@ def test_the_boot_file_loads_on_an_empty_node_and_replaces_a_stale_table(topolog
     sh("ip", "netns", "exec", NODE, "nft", "delete", "table", "bridge", new.table)
     nft.apply(new.boot_script())
     assert converge(nft, new)["changed"] is False
+
+
+def test_unlisted_drop_cuts_off_a_vm_missing_from_the_policy(topology):
+    """unlisted=drop: a VM left out of the policy can neither reach nor be reached; broadcasts (ARP) still pass."""
+    nft = topology["nft"]
+    office, pay, esb, his_app = 4, 3, 2, 1
+    policy = parse_policy(TIERS[:3], [v for v in vm_list() if v["tier"] != "training"], FLOWS)
+    desired = desired_state(policy, log_group=LOG_GROUP, unlisted="drop")
+    converge(nft, desired)
+    for i in range(len(VMS)):  # cold neighbour caches: the allowed probe needs ARP through the table
+        sh("ip", "-n", vm_ns(i), "neigh", "flush", "all")
+    before = nft.counters(desired.table)
+    res = probe_all(policy, {office: [dict(id=1, proto="tcp", port=8443, dst=ip(pay))],
+                             pay: [dict(id=2, proto="tcp", port=8080, dst=ip(office))],
+                             esb: [dict(id=3, proto="tcp", port=8080, dst=ip(his_app))]})
+    by_id = dict((r["id"], r) for r in res)
+    assert not by_id[1]["passed"] and not by_id[2]["passed"], res
+    assert by_id[3]["passed"], res
+    after = nft.counters(desired.table)
+    assert after["unlisted"]["packets"] - before["unlisted"]["packets"] >= 2
+    assert after["outside"]["packets"] > before["outside"]["packets"]  # the ARP broadcasts
+    read_log(topology["log"], ["microseg drop unlisted: "])
+    back = desired_state(parse_policy(TIERS, vm_list(), FLOWS), log_group=LOG_GROUP)
+    result = converge(nft, back)
+    assert result["plan"]["removed_counters"] == ["unlisted"] and "forward" in result["plan"]["rewritten_chains"]

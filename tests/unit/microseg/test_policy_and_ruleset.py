@@ -168,3 +168,15 @@ def test_a_removed_tier_is_unhooked_before_its_objects_go():
     refill = lines.index("flush chain bridge reforge_microseg forward")
     assert refill < lines.index("delete chain bridge reforge_microseg from_training")
     assert lines.index("delete chain bridge reforge_microseg from_training") < lines.index("delete set bridge reforge_microseg tier_training")
+
+
+def test_unlisted_drop_lets_broadcasts_pass_and_drops_unicast_outside_the_tiers():
+    desired = desired_state(parse_policy(TIERS, VMS, FLOWS), log_group=3, unlisted="drop")
+    forward = desired.chains["forward"]
+    assert forward[-3:] == ["ether daddr & 01:00:00:00:00:00 == 01:00:00:00:00:00 counter name outside accept",
+                            'limit rate 10/second log prefix "microseg drop unlisted: " group 3',
+                            "counter name unlisted drop"]
+    assert "unlisted" in desired.counters
+    assert desired_state(parse_policy(TIERS, VMS, FLOWS)).chains["forward"][-1] == "counter name outside accept"
+    with pytest.raises(ValueError):
+        desired_state(parse_policy(TIERS, VMS, FLOWS), unlisted="reject")
