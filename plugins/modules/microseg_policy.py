@@ -110,8 +110,8 @@ policy:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.reforge.hci.plugins.module_utils.microseg.policy import PolicyError, parse_policy
-from ansible_collections.reforge.hci.plugins.module_utils.microseg.ruleset import desired_state
-from ansible_collections.reforge.hci.plugins.module_utils.microseg.nft import Nft, NftError, converge
+from ansible_collections.reforge.hci.plugins.module_utils.microseg.ruleset import desired_state, plan
+from ansible_collections.reforge.hci.plugins.module_utils.microseg.nft import Nft, NftError, canonical, converge
 
 
 def main():
@@ -139,7 +139,16 @@ def main():
     def run(argv, data=None):
         return module.run_command(argv, data=data, binary_data=True)
 
-    nft = Nft(run, netns=p['netns'], nft=module.get_bin_path('nft', required=True))
+    nft_bin = module.get_bin_path('nft')
+    if nft_bin is None and module.check_mode:
+        # A dry run before the role's install task has run: no nft, so no table of ours can exist yet.
+        first = plan(desired, None)
+        module.warn("nft is not installed (yet): the preview assumes the node has no segmentation table")
+        module.exit_json(changed=True, plan=first.summary(), script=first.script, diff=dict(before="", after=canonical(desired)),
+                         ruleset=desired.render(), boot_ruleset=desired.boot_script(), counters={}, policy=policy.as_dict())
+    if nft_bin is None:
+        module.fail_json(msg="nft is not installed (Debian package nftables); the microseg role installs it")
+    nft = Nft(run, netns=p['netns'], nft=nft_bin)
     try:
         result = converge(nft, desired, check_mode=module.check_mode)
         counters = nft.counters(desired.table)

@@ -44,16 +44,19 @@ def node(tmp_path_factory):
         subprocess.run(["ip", "netns", "del", NS], capture_output=True, check=False)
 
 
-def segment(work, vms, flows, *extra, expect_rc=0):
+def segment(work, vms, flows, *extra, expect_rc=0, without_nft=False):
     policy = work / "policy.json"
     policy.write_text(json.dumps({"microseg_vms": vms, "microseg_flows": flows}))
-    cmd = ["bash", "-c", "source scripts/env.sh && ansible-playbook -i %s playbooks/segment.yml -e microseg_hosts=all -e @%s %s"
-           % (work / "hosts.yml", policy, " ".join(extra))]
+    script = "source scripts/env.sh && ansible-playbook -i %s playbooks/segment.yml -e microseg_hosts=all -e @%s %s" % (
+        work / "hosts.yml", policy, " ".join(extra))
+    if without_nft:  # a node before the role's install task: nft hidden in a private mount namespace
+        script = "mount --bind /dev/null %s && %s" % (shutil.which("nft"), script)
+    cmd = ["unshare", "--mount", "bash", "-c", script] if without_nft else ["bash", "-c", script]
     proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False,
                           env=dict(os.environ, ANSIBLE_NOCOLOR="1"))
     assert proc.returncode == expect_rc, proc.stdout[-6000:] + proc.stderr[-3000:]
     recap = dict((k, int(v)) for k, v in re.findall(r"(\w+)=(\d+)", re.search(r"^seg-node\s+:\s+(ok=.*)$", proc.stdout, re.M).group(1)))
-    return proc.stdout, recap
+    return proc.stdout + proc.stderr, recap
 
 
 def table_listing():
@@ -92,3 +95,13 @@ def test_a_vm_in_no_tier_is_refused_by_the_playbook_before_any_change(node, prov
     proves_refusal(out)
     after = subprocess.run(["ip", "netns", "exec", NS, "nft", "list", "ruleset"], capture_output=True, text=True, check=True).stdout
     assert after == before
+
+
+def test_dry_run_on_a_node_without_nft_previews_the_whole_table(node):
+    before = table_listing()
+    out, recap = segment(node, VMS, FLOWS, "--check", "--diff", without_nft=True)
+    assert recap["changed"] == 1 and recap["failed"] == 0
+    assert "nft is not installed (yet)" in out and "+set tier_tier1 (ether_addr)" in out
+    assert table_listing() == before
+    out, recap = segment(node, VMS, FLOWS, without_nft=True, expect_rc=2)
+    assert "nft is not installed (Debian package nftables)" in out
