@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.request
 import ssl
+import struct
 
 import pytest
 import yaml
@@ -516,6 +517,62 @@ def _wave_into_the_cluster(vc, data_extents) -> None:
     # Rerun: the wave is done, nothing is copied or cut over again.
     rerun = playbook("migrate.yml", timeout=1200)
     assert rerun.rc == 0, rerun.output[-6000:]
+
+
+def _boot_sector_that_writes(marker: bytes = b"REFORGE-OK") -> bytes:
+    """An MBR boot sector that writes to its disk as a real boot does (its own 512 bytes into sector 2,
+    through BIOS INT 13h), then prints ``marker`` on COM1 and halts."""
+    msg = marker + b"\r\n\x00"
+    code = bytearray(b"\xfa\x31\xc0\x8e\xd8\x8e\xc0\xfc\xfb")  # cli; xor ax,ax; mov ds/es,ax; cld; sti
+    code += b"\xb8\x01\x03\xb9\x02\x00\xb6\x00"  # mov ax,0x0301 (write 1); mov cx,2 (C0 S2); mov dh,0 (H0)
+    code += b"\xbb\x00\x7c\xcd\x13"  # mov bx,0x7c00 (ES:BX = this sector); int 13h (dl: the BIOS's drive)
+    mov_si_at = len(code)
+    code += b"\xbe\x00\x00\xba\xf8\x03"  # mov si,msg; mov dx,0x3f8 (COM1)
+    loop = len(code)
+    code += b"\xac\x84\xc0\x74\x03\xee"  # lodsb; test al,al; jz halt; out dx,al
+    code += bytes([0xeb, (loop - (len(code) + 2)) & 0xff])
+    halt = len(code)
+    code += b"\xfa\xf4" + bytes([0xeb, (halt - (len(code) + 4)) & 0xff])  # cli; hlt; jmp hlt
+    struct.pack_into("<H", code, mov_si_at + 1, 0x7C00 + len(code))
+    code += msg
+    return bytes(code) + bytes(510 - len(code)) + b"\x55\xaa"
+
+
+@needs_full_stack
+def test_failed_libvirt_boot_check_leaves_the_rbd_image_as_synced_and_the_source_on(cluster_lab, lab):
+    """Issue 13 item 1: the libvirt cutover boots the RBD image itself; a guest that writes while it boots and
+    never passes the alive check must leave the image equal to the source, no snapshot, no running domain."""
+    sys.path.insert(0, str(REPO_ROOT / "tests" / "integration" / "migration"))
+    from migration_labvc import LabVC, data_extents  # pylint: disable=import-outside-toplevel
+    name, key = "web01", 2000  # BIOS, not in the lab wave
+    image = f"vms/{name}-disk{key}"
+    # a fresh target each run: no journal, image, domain or record of an earlier attempt
+    ssh("node1", f"virsh destroy {name}; virsh undefine {name}; rbd snap purge {image}; rbd rm {image}; "
+                 f"rm -f /var/lib/reforge/migration/journal/{name}[.-]*", check=False)
+    vc = LabVC(lab.get("vcsim"))
+    conn = vc.connect()
+    vc.write(name, key, 0, _boot_sector_that_writes())
+    vmops.power_on(conn, vmops.find_vm(conn, name))
+    wave = {"migration_wave_name": "lab-bootcheck-rollback", "migration_wave_ha": False,
+            "migration_wave_pre_tasks": "", "migration_wave_alive_timeout": 120,
+            "migration_wave_vms": [{"name": name, "tier": "tier2", "mode": "batch",
+                                    "alive_pattern": "REFORGE-NEVER-SEEN"}]}
+    run = playbook("migrate.yml", "-e", json.dumps(wave), timeout=1800)
+    # the guest booted on the image and wrote to it before it printed this (then the check timed out)
+    assert b"REFORGE-OK" in ssh("node1", f"cat /var/log/libvirt/qemu/{name}-serial.log").stdout
+    assert vmops.find_vm(conn, name).runtime.powerState == "poweredOn"
+    conn.close()
+    assert ssh("node1", f"virsh domstate {name}").stdout.decode().strip() == "shut off"
+    snaps = [s["name"] for s in json.loads(ssh("node1", f"rbd snap ls --format json {image}").stdout)]
+    assert not [s for s in snaps if s.startswith("reforge-bootcheck-")], snaps  # the sync's own may stay
+    assert ssh("node1", f"test -e /var/lib/reforge/migration/journal/{name}.cutover.json", check=False).returncode
+    base = vc.base_file(name, key)
+    extents = data_extents(base)
+    spec = json.dumps({"pool": "vms", "image": f"{name}-disk{key}", "extents": extents}).encode()
+    got = json.loads(ssh("node2", "python3 -c '%s'" % RBD_READ.replace("'", "'\\''"), stdin=spec).stdout)
+    assert got["size"] == os.path.getsize(base)
+    assert got["extents"] == _source_extent_hashes(base, extents), "the boot's writes stayed on the target"
+    assert "rollback_base_restored" in run.output, run.output[-6000:]
 
 
 @needs_full_stack
