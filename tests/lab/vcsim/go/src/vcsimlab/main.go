@@ -84,6 +84,7 @@ func main() {
 	if err := m.Create(); err != nil {
 		log.Fatal(err)
 	}
+	installPagingCollector() // maxObjects and ContinueRetrievePropertiesEx, as vCenter pages
 
 	l := newLab(m, *user, *pass, *window, *maxExt)
 	l.folderRate.Store(*folderRate)
