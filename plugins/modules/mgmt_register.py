@@ -69,13 +69,13 @@ options:
         type: str
   prometheus:
     description:
-      - The Prometheus plane: C(sd_dir), C(rules_dir), C(routes_dir), C(alertmanager_config) (paths on the management host),
+      - "The Prometheus plane: C(sd_dir), C(rules_dir), C(routes_dir), C(alertmanager_config) (paths on the management host),
         C(prometheus_url), C(alertmanager_url), optional C(promtool), C(amtool), C(alert_for), C(thresholds),
-        C(alertmanager_base), C(ca_path), C(timeout).
+        C(alertmanager_base), C(ca_path), C(timeout)."
     type: dict
   cloudtower:
     description:
-      - The CloudTower plane; C(url), C(username), C(password), optional C(organization), C(ca_path), C(task_timeout), C(poll_interval).
+      - "The CloudTower plane: C(url), C(username), C(password), optional C(organization), C(ca_path), C(task_timeout), C(poll_interval)."
     type: dict
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
@@ -114,7 +114,7 @@ campuses:
 '''
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.reforge.hci.plugins.module_utils.mgmt import base
+from ansible_collections.reforge.hci.plugins.module_utils.mgmt import registry
 
 
 def main():
@@ -133,10 +133,10 @@ def main():
         module.no_log_values.add(ct["password"])
     planes = {"prometheus": module.params.get("prometheus"), "cloudtower": ct}
     try:
-        changed, results, diffs = base.run(module.params["campuses"], module.params["state"], planes, module.check_mode)
-    except base.Refusal as exc:
+        changed, results, diffs = registry.run(module.params["campuses"], module.params["state"], planes, module.check_mode)
+    except registry.Refusal as exc:
         module.fail_json(msg="refused before any change: %s" % exc)
-    except base.MgmtError as exc:
+    except registry.MgmtError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=changed, campuses=results, diff=diffs)
 

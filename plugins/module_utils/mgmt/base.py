@@ -12,16 +12,15 @@ An adapter is one file in this package with a class ``Adapter`` that has five me
 - ``check(campus)``: raise ``Refusal`` for input this adapter cannot take (asks nothing of the plane);
 - ``refuse(campus, current)``: a refusal text when the plane's state forbids the registration, else None.
 
-Deregistration is ``plan(..., state="absent")`` + ``apply``. The plan is what check mode shows as
+Adapters are listed in ``registry.py`` (imported statically: Ansible ships a module only the
+module_utils it imports by name). Deregistration is ``plan(..., state="absent")`` + ``apply``. The plan is what check mode shows as
 the diff, so check mode writes nothing by construction: ``apply`` is never called.
 """
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
-import importlib
 import re
 
-ADAPTERS = ("prometheus", "cloudtower")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
@@ -33,15 +32,7 @@ class Refusal(Exception):
     """Bad input found before any change."""
 
 
-def load_adapter(name, options):
-    if name not in ADAPTERS:
-        raise Refusal("unknown management-plane adapter '%s' (known: %s); set mgmt_adapter to one of them"
-                      % (name, ", ".join(ADAPTERS)))
-    module = importlib.import_module("ansible_collections.reforge.hci.plugins.module_utils.mgmt.%s" % name)
-    return module.Adapter(options or {})
-
-
-def check_campuses(campuses):
+def check_campuses(campuses, known):
     """Refuse bad campus lists before any adapter is asked anything."""
     seen = {}
     for campus in campuses:
@@ -50,42 +41,11 @@ def check_campuses(campuses):
             if not value or not NAME_RE.match(str(value)):
                 raise Refusal("campus %s '%s' is not a valid name (lower-case letters, digits, '-' and '_', at most 63)"
                               % (key, value))
-        if campus.get("adapter", "prometheus") not in ADAPTERS:
+        if campus.get("adapter", "prometheus") not in known:
             raise Refusal("unknown management-plane adapter '%s' for campus %s (known: %s)"
-                          % (campus.get("adapter"), campus["name"], ", ".join(ADAPTERS)))
+                          % (campus.get("adapter"), campus["name"], ", ".join(sorted(known))))
         other = seen.get(campus["name"])
         if other is not None and other != campus["cluster"]:
             raise Refusal("campus %s is registered twice with different clusters (%s and %s); one campus is one cluster"
                           % (campus["name"], other, campus["cluster"]))
         seen[campus["name"]] = campus["cluster"]
-
-
-def run(campuses, state, plane_options, check_mode):
-    """Plan every campus first (refusing before any change), then apply. Returns (changed, per-campus results, diffs)."""
-    check_campuses(campuses)
-    adapters = {}
-    work = []
-    for campus in campuses:
-        name = campus.get("adapter", "prometheus")
-        if name not in adapters:
-            adapters[name] = load_adapter(name, plane_options.get(name))
-        if state == "present":
-            adapters[name].check(campus)
-    for campus in campuses:
-        adapter = adapters[campus.get("adapter", "prometheus")]
-        current = adapter.read(campus)
-        if state == "present":
-            text = adapter.refuse(campus, current)
-            if text:
-                raise Refusal(text)
-        work.append((campus, adapter, adapter.plan(campus, current, state)))
-    results, diffs = [], []
-    for campus, adapter, changes in work:
-        if changes and not check_mode:
-            adapter.apply(campus, changes)
-        results.append({"campus": campus["name"], "cluster": campus["cluster"], "adapter": campus.get("adapter", "prometheus"),
-                        "changes": [c["what"] for c in changes]})
-        for change in changes:
-            diffs.append({"before_header": change["what"], "after_header": change["what"],
-                          "before": change.get("before") or "", "after": change.get("after") or ""})
-    return any(r["changes"] for r in results), results, diffs

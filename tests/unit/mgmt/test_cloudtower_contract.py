@@ -9,7 +9,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cloudtower_fake import REQUESTS, RESPONSES, FakeCloudTower  # noqa: E402
 
-from ansible_collections.reforge.hci.plugins.module_utils.mgmt import base  # noqa: E402
+from ansible_collections.reforge.hci.plugins.module_utils.mgmt import base, registry  # noqa: E402
 
 WRITES = ("/v2/api/create-datacenter", "/v2/api/connect-cluster", "/v2/api/delete-cluster")
 
@@ -35,7 +35,7 @@ def writes(fake) -> list[str]:
 
 
 def test_register_creates_the_datacenter_connects_and_follows_the_tasks(tower):
-    changed, results, diffs = base.run([campus()], "present", plane(tower), check_mode=False)
+    changed, results, diffs = registry.run([campus()], "present", plane(tower), check_mode=False)
     assert changed and results[0]["changes"] == ["create datacenter east", "connect cluster hci3 (10.3.0.10) into datacenter east"]
     assert writes(tower) == ["/v2/api/create-datacenter", "/v2/api/connect-cluster"]
     # Every request was parsed by the fake with the SDK's request model; check the values the adapter sent.
@@ -56,34 +56,34 @@ def test_register_creates_the_datacenter_connects_and_follows_the_tasks(tower):
 
 
 def test_rerun_and_check_mode_send_no_write(tower):
-    base.run([campus()], "present", plane(tower), check_mode=False)
+    registry.run([campus()], "present", plane(tower), check_mode=False)
     count = len(writes(tower))
-    changed, _, _ = base.run([campus()], "present", plane(tower), check_mode=False)
+    changed, _, _ = registry.run([campus()], "present", plane(tower), check_mode=False)
     assert changed is False and len(writes(tower)) == count
-    changed, results, diffs = base.run([campus("west", "10.4.0.10")], "present", plane(tower), check_mode=True)
+    changed, results, diffs = registry.run([campus("west", "10.4.0.10")], "present", plane(tower), check_mode=True)
     assert changed is True and len(results[0]["changes"]) == 2 and len(diffs) == 2
     assert len(writes(tower)) == count and "west" not in {d["name"] for d in tower.datacenters.values()}
 
 
 def test_deregistration_removes_the_cluster_once(tower):
-    base.run([campus()], "present", plane(tower), check_mode=False)
-    changed, results, _ = base.run([campus()], "absent", plane(tower), check_mode=False)
+    registry.run([campus()], "present", plane(tower), check_mode=False)
+    changed, results, _ = registry.run([campus()], "absent", plane(tower), check_mode=False)
     assert changed and results[0]["changes"] == ["remove cluster smtx-10-3-0-10 (10.3.0.10) from CloudTower"]
     assert not tower.clusters
-    assert base.run([campus()], "absent", plane(tower), check_mode=False)[0] is False
+    assert registry.run([campus()], "absent", plane(tower), check_mode=False)[0] is False
     assert writes(tower).count("/v2/api/delete-cluster") == 1
 
 
 def test_a_failed_task_is_an_error_not_data(tower):
     tower.fail_next_task = "cannot reach the cluster's management address"
     with pytest.raises(base.MgmtError, match="failed: E_FAKE cannot reach"):
-        base.run([campus()], "present", plane(tower), check_mode=False)
+        registry.run([campus()], "present", plane(tower), check_mode=False)
 
 
 def test_a_lost_answer_to_connect_is_not_sent_again(tower):
     tower.drop_answer_to = "/v2/api/connect-cluster"
     with pytest.raises(base.MgmtError, match="was lost .* CloudTower now has it"):
-        base.run([campus()], "present", plane(tower), check_mode=False)
+        registry.run([campus()], "present", plane(tower), check_mode=False)
     assert writes(tower).count("/v2/api/connect-cluster") == 1
 
 
@@ -91,9 +91,9 @@ def test_a_lost_answer_to_connect_is_not_sent_again(tower):
                      message="campus east is already registered with cluster smtx-10-3-0-10, not hci3 (10.3.0.99)",
                      fix="deregister the campus's cluster first (state: absent) or give the address of the cluster it has")
 def test_a_campus_whose_datacenter_holds_another_cluster_is_refused(tower, proves_refusal):
-    base.run([campus()], "present", plane(tower), check_mode=False)
+    registry.run([campus()], "present", plane(tower), check_mode=False)
     count = len(writes(tower))
     with pytest.raises(base.Refusal) as exc:
-        base.run([campus(ip="10.3.0.99")], "present", plane(tower), check_mode=False)
+        registry.run([campus(ip="10.3.0.99")], "present", plane(tower), check_mode=False)
     proves_refusal(str(exc.value))
     assert len(writes(tower)) == count

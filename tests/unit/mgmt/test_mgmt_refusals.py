@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.reforge.hci.plugins.module_utils.mgmt import base
+from ansible_collections.reforge.hci.plugins.module_utils.mgmt import base, registry
 
 # Unroutable on purpose: a refusal must come before any connection is tried.
 PLANE = {"prometheus": {"sd_dir": "/nonexistent/t", "rules_dir": "/nonexistent/r", "routes_dir": "/nonexistent/a",
@@ -17,7 +17,7 @@ def campus(**extra) -> dict:
 
 def refused(campuses, state="present") -> str:
     with pytest.raises(base.Refusal) as exc:
-        base.run(campuses, state, PLANE, check_mode=False)
+        registry.run(campuses, state, PLANE, check_mode=False)
     return str(exc.value)
 
 
