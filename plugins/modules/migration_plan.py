@@ -22,7 +22,7 @@ extends_documentation_fragment:
 options:
   vms:
     description:
-      - VMs to plan, each with C(name) and optionally C(tier), C(depends_on) (list of names), C(rto_minutes),
+      - VMs to plan, each with a unique C(name) (a name given twice fails the task) and optionally C(tier), C(depends_on) (list of names), C(rto_minutes),
         C(rpo_minutes), C(bytes_allocated), C(bytes_capacity), C(mode) (C(warm) or C(batch)),
         C(change_rate_bytes_per_hour).
     type: list
@@ -109,6 +109,13 @@ def main():
     if p["dest"] and not HAS_YAML:
         module.fail_json(msg="writing dest needs PyYAML")
     vms = [dict(vm) for vm in p["vms"]]
+    names = [vm.get("name") for vm in vms]
+    twice = sorted({str(name) for name in names if names.count(name) > 1}) if len(set(names)) < len(names) else []
+    if twice or None in names:
+        # the plan is keyed by name: a second VM of the same name would silently replace the first
+        module.fail_json(msg="every VM of a plan needs a unique name; %s" % (
+            "named more than once: %s (rename one in vSphere, or plan them separately)" % ", ".join(twice)
+            if twice else "a VM has no name"))
     if p["journal_dir"] and os.path.isdir(p["journal_dir"]):
         rates = measured_rates(p["journal_dir"])
         for vm in vms:

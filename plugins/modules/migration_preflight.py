@@ -22,10 +22,20 @@ extends_documentation_fragment:
   - reforge.hci.attributes.info_module
 options:
   names:
-    description: VMs to check.
+    description:
+      - VMs to check, by name. All are found with one inventory query (a ContainerView read in pages), not one
+        lookup per VM.
+      - A name that matches no VM, or several VMs (in other folders or datacenters) without an entry in O(uuids),
+        fails the task and lists the inventory paths.
     type: list
     elements: str
     required: true
+  uuids:
+    description:
+      - vCenter instance UUIDs (C(config.instanceUuid)) of VMs of O(names) whose name is not unique,
+        a dict of VM name to instance UUID. The VM with that UUID must have that name.
+    type: dict
+    default: {}
   target_free_bytes:
     description: Free bytes on the target (RBD pool or file system); the sum over O(names) must fit.
     type: int
@@ -76,7 +86,9 @@ def body(module):
     p = module.params
     conn = connect(module)
     try:
-        facts = [vmops.vm_facts(conn, vmops.find_vm(conn, name)) for name in p["names"]]
+        index = vmops.vm_index(conn)
+        vms = vmops.lookup_vms(conn, p["names"], uuids=p["uuids"], index=index)
+        facts = vmops.vm_facts_many(conn, vms, index=index)
     finally:
         conn.close()
     unsupported = tuple(p["unsupported_guests"]) if p["unsupported_guests"] is not None \
@@ -98,6 +110,7 @@ def body(module):
 def main():
     spec = vsphere_argument_spec()
     spec.update(names=dict(type="list", elements="str", required=True),
+                uuids=dict(type="dict", default={}),
                 target_free_bytes=dict(type="int"),
                 unsupported_guests=dict(type="list", elements="str"),
                 fail_on_blockers=dict(type="bool", default=False))

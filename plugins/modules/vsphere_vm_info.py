@@ -20,10 +20,20 @@ extends_documentation_fragment:
   - reforge.hci.attributes.info_module
 options:
   names:
-    description: VM names to return; all VMs when empty.
+    description:
+      - VM names to return; all VMs when empty. Read in bulk (one inventory query and one paged property
+        query for all of them), not one lookup per VM.
+      - A name that matches no VM, or several VMs without an entry in O(uuids), fails the task and lists the
+        inventory paths.
     type: list
     elements: str
     default: []
+  uuids:
+    description:
+      - vCenter instance UUIDs of VMs of O(names) whose name is not unique, a dict of VM name to instance UUID. The VM with
+        that UUID must have that name.
+    type: dict
+    default: {}
 '''
 
 EXAMPLES = r'''
@@ -65,15 +75,16 @@ def body(module):
     conn = connect(module)
     try:
         wanted = module.params["names"]
-        vms = [vmops.find_vm(conn, name) for name in wanted] if wanted else vmops.all_vms(conn)
-        return {"changed": False, "vms": [vmops.vm_facts(conn, vm) for vm in vms]}
+        index = vmops.vm_index(conn)
+        vms = vmops.lookup_vms(conn, wanted, uuids=module.params["uuids"], index=index) if wanted else index.all()
+        return {"changed": False, "vms": vmops.vm_facts_many(conn, vms, index=index)}
     finally:
         conn.close()
 
 
 def main():
     spec = vsphere_argument_spec()
-    spec.update(names=dict(type="list", elements="str", default=[]))
+    spec.update(names=dict(type="list", elements="str", default=[]), uuids=dict(type="dict", default={}))
     run_module(AnsibleModule(argument_spec=spec, supports_check_mode=True), body)
 
 

@@ -13,6 +13,7 @@ AWX credentials work for both collections.
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
+import collections
 import http.client
 import inspect
 import random
@@ -21,7 +22,7 @@ import threading
 import time
 import traceback
 from http.cookies import SimpleCookie
-from typing import Any, Callable, Optional, TypeVar, Union
+from typing import Any, Callable, List, Optional, TypeVar, Union
 
 try:
     from pyVim import connect
@@ -36,6 +37,8 @@ T = TypeVar("T")
 
 # vCenter drops idle sessions after 30 minutes by default; log in again well before.
 DEFAULT_RENEW_AFTER = 20 * 60
+# Objects per RetrievePropertiesEx/ContinueRetrievePropertiesEx page: vCenter may answer fewer and a token.
+DEFAULT_PAGE_SIZE = 1000
 
 
 def ssl_context(validate_certs: bool, ca_path: Optional[str]) -> ssl.SSLContext:
@@ -81,8 +84,21 @@ class VsphereConnection:
             raise VsphereConnectError("login to %s:%s as %s refused" % (hostname, port, username))
         except (OSError, vmodl.MethodFault) as exc:
             raise VsphereConnectError("cannot connect to %s:%s: %s" % (hostname, port, exc))
+        # SOAP round trips by method name ("Fetch" is one lazy property read), for diagnostics and benchmarks.
+        self.round_trips: collections.Counter = collections.Counter()
+        self._count_round_trips(self.si._stub)  # pylint: disable=protected-access
         self.content = self.si.RetrieveContent()
         self._logged_in_at = time.monotonic()
+
+    def _count_round_trips(self, stub: Any) -> None:
+        """Count every request the stub sends: methods and the ``Fetch`` behind each lazy property read."""
+        invoke = stub.InvokeMethod
+        counter = self.round_trips
+
+        def counted(mo: Any, info: Any, args: Any) -> Any:
+            counter[info.wsdlName] += 1
+            return invoke(mo, info, args)
+        stub.InvokeMethod = counted
 
     @property
     def base_url(self) -> str:
@@ -132,6 +148,37 @@ class VsphereConnection:
                 if not str(exc).startswith("503") or attempt == 7:
                     raise
                 time.sleep(random.uniform(0.5, 1.0) * min(10.0, 0.2 * 2 ** attempt))
+        raise VsphereConnectError("unreachable")  # the loop returns or raises
+
+    def retrieve_properties(self, spec: Any, page_size: int = DEFAULT_PAGE_SIZE) -> List[Any]:
+        """Every ``ObjectContent`` a ``PropertyFilterSpec`` selects: RetrievePropertiesEx, then
+        ContinueRetrievePropertiesEx while vCenter answers with a token. A token belongs to the session:
+        when the session was renewed during the pages (the token is gone), the retrieval starts over, once."""
+        collector = self.content.propertyCollector
+        options = vmodl.query.PropertyCollector.RetrieveOptions(maxObjects=page_size)
+        for attempt in range(2):
+            renewals = self.renewals
+            objects: List[Any] = []
+            token = None
+            try:
+                result = self.call(collector.RetrievePropertiesEx, specSet=[spec], options=options)
+                while result is not None:
+                    objects.extend(result.objects or [])
+                    token = result.token
+                    if not token:
+                        return objects
+                    result = self.call(collector.ContinueRetrievePropertiesEx, token=token)
+                    token = None
+                return objects
+            except vmodl.fault.InvalidArgument:
+                if attempt or self.renewals == renewals:
+                    raise
+            finally:
+                if token:  # left before the last page: let vCenter drop the rest
+                    try:
+                        collector.CancelRetrievePropertiesEx(token=token)
+                    except Exception:  # noqa: BLE001 - best effort; the session's end frees it too
+                        pass
         raise VsphereConnectError("unreachable")  # the loop returns or raises
 
     def renew(self) -> None:

@@ -14,7 +14,23 @@ class VsphereConnectError(VsphereError):
 
 
 class VmNotFound(VsphereError):
-    """No VM with that name."""
+    """No VM with that name (or that instance UUID)."""
+
+
+class VmAmbiguous(VsphereError):
+    """More than one VM has that name (in other folders or datacenters): the caller must give the instance UUID."""
+
+    def __init__(self, paths_by_name, hostname: str = "") -> None:
+        self.paths = {name: sorted(paths) for name, paths in paths_by_name.items()}
+        where = " on %s" % hostname if hostname else ""
+        parts = ["%d VMs are named %r%s: %s" % (len(paths), name, where, ", ".join(paths))
+                 for name, paths in sorted(self.paths.items())]
+        super().__init__("%s; pass the instance UUID of the VM meant (vm_uuid, or uuids: {name: instance UUID})"
+                         % "; ".join(parts))
+
+
+class VmIdentityMismatch(VsphereError):
+    """The VM found by its instance UUID has another name than the one asked for."""
 
 
 class TaskFailed(VsphereError):
