@@ -25,7 +25,7 @@ class VmAmbiguous(VsphereError):
         where = " on %s" % hostname if hostname else ""
         parts = ["%d VMs are named %r%s: %s" % (len(paths), name, where, ", ".join(paths))
                  for name, paths in sorted(self.paths.items())]
-        super().__init__("%s; pass the instance UUID of the VM meant (vm_uuid, or uuids: {name: instance UUID})"
+        super().__init__("%s; give the instance UUID of the VM meant (vm_uuid, or uuids: {name: instance UUID})"
                          % "; ".join(parts))
 
 

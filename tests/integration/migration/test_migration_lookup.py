@@ -139,3 +139,27 @@ def test_modules_refuse_an_ambiguous_name_and_take_uuids(vc, conn, twins, tmp_pa
         assert "/%s/%s" % (FOLDER, TWIN) in res[key]["msg"]
     assert [r["vm"] for r in res["r_pre"]["results"]] == ["web01", TWIN]
     assert [vm["uuid"] for vm in res["r_info"]["vms"]] == [uuid]
+
+
+def test_wave_preflight_passes_uuids_and_finds_earlier_cutovers_in_one_listing(vc, conn, twins, tmp_path):
+    dummy, (first, second) = twins
+    journal = tmp_path / "journal"
+    journal.mkdir()
+    (journal / "web01.cutover.json").write_text("{}")
+    wave = [{"name": "web01", "mode": "warm"}, {"name": TWIN, "mode": "batch", "uuid": second.config.instanceUuid},
+            {"name": "app01", "mode": "warm"}]
+    tasks = [{"ansible.builtin.include_role": {"name": "reforge.hci.migration_wave", "tasks_from": "preflight"},
+              "vars": {"migration_wave_vcenter_hostname": vc.info["host"], "migration_wave_vms": wave,
+                       "migration_wave_journal_dir": str(journal)}},
+             {"ansible.builtin.set_fact": {"r_wave": {"done": "{{ _migration_wave_done }}",
+                                                      "batch": "{{ _migration_wave_batch }}",
+                                                      "warm": "{{ _migration_wave_warm }}",
+                                                      "checked": "{{ __migration_wave_preflight.results }}"}}},
+             {"ansible.builtin.debug": {"var": "r_wave"}, "register": "r_dbg"}]
+    proc, res = run_tasks(tmp_path, tasks, vc.info)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    wave_state = res["r_dbg"]["r_wave"]
+    assert wave_state["done"] == ["web01"]
+    assert [vm["name"] for vm in wave_state["batch"]] == [TWIN]
+    assert [vm["name"] for vm in wave_state["warm"]] == ["app01"]
+    assert [r["vm"] for r in wave_state["checked"]] == ["web01", TWIN, "app01"]
