@@ -67,6 +67,7 @@ class StandInExporter:
 
     def __init__(self) -> None:
         self.metrics: dict[str, float] = {}
+        self.node: "StandInExporter | None" = None   # a campus's node exporter, when this one is its Ceph mgr
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):

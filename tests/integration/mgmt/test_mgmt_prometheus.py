@@ -12,8 +12,10 @@ pytestmark = pytest.mark.lab
 FAST = {"osd_down": "2s", "ceph_health": "2s", "target_down": "2s"}
 
 
-def campus(name: str, cluster: str, exporter) -> dict:
-    return {"name": name, "cluster": cluster, "targets": {"node": [exporter.address], "ceph": [exporter.address]},
+def campus(name: str, cluster: str, exporter, node=None) -> dict:
+    """A campus whose Ceph mgr exporter is ``exporter`` (and node exporter ``node``, a separate stand-in)."""
+    node = node or exporter.node
+    return {"name": name, "cluster": cluster, "targets": {"node": [node.address], "ceph": [exporter.address]},
             "receiver": {}, "route": {"group_wait": "1s", "group_interval": "1s"}, "alert_for": FAST}
 
 
@@ -21,7 +23,9 @@ def campus(name: str, cluster: str, exporter) -> dict:
 def registered(plane, exporters):
     north, south = exporters("north"), exporters("south")
     for exp in (north, south):
-        exp.metrics.update({"ceph_health_status": 0, "ceph_osd_up": 1, "node_load1": 0.5})
+        exp.metrics.update({"ceph_health_status": 0, "ceph_osd_up": 1})
+        exp.node = exporters(exp.address + "-node")
+        exp.node.metrics.update({"node_load1": 0.5})
     results = [run_module("mgmt_register", {"campuses": [campus("north", "hci1", north)], "prometheus": plane.options()}),
                run_module("mgmt_register", {"campuses": [campus("south", "hci2", south)], "prometheus": plane.options()})]
     return {"north": north, "south": south, "results": results}
