@@ -126,7 +126,7 @@ def test_preflight_and_plan_scale_with_the_vms_asked_for(big_vcsim, tmp_path):
     runs = {}
     try:
         inventory = len(vmops.vm_index(conn))
-        assert inventory == EXTRA + 12
+        assert inventory >= EXTRA + 12  # the lab set (12 today) and batch04...
         for count in SIZES:
             conn.round_trips.clear()
             phases = {}
