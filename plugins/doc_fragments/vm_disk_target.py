@@ -14,6 +14,11 @@ options:
     description: Name of the VM.
     type: str
     required: true
+  vm_uuid:
+    description:
+      - The VM's vCenter instance UUID (C(config.instanceUuid)). With it the VM is found by UUID and its name checked;
+        without it a name that two VMs share (two folders or datacenters) is refused with both inventory paths.
+    type: str
   journal_dir:
     description:
       - Directory of the sync journals (one per VM disk) and of the VM's cutover record. Keep it on the node that

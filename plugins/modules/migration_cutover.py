@@ -26,8 +26,9 @@ description:
   - O(method=libvirt) defines and starts the domain with C(virsh) on the host the task runs on (delegate to a
     cluster node). The domain boots on the synced disks themselves, so each gets a throwaway snapshot first (RBD
     snapshot, qcow2 internal snapshot), rolled back if the boot check fails and dropped when it passes; C(raw) file
-    targets are refused for this method. A run killed during the boot check is settled by the next run. O(method=qemu) boots the converted disks directly under QEMU (TCG where KVM is unavailable)
-    with the disks opened copy-on-write, for a boot check where no libvirt runs; the domain XML is still written.
+    targets are refused for this method. A run killed during the boot check is settled by the next run.
+    O(method=qemu) boots the converted disks directly under QEMU (TCG where KVM is unavailable) with the disks opened
+    copy-on-write, for a boot check where no libvirt runs; the domain XML is still written.
 author:
   - reforge.hci contributors (!UNKNOWN)
 version_added: 0.1.0
@@ -247,14 +248,14 @@ def body(module):
         return earlier
     conn = connect(module)
     try:
-        facts = vmops.vm_facts(conn, vmops.find_vm(conn, p["vm"]))
+        facts = vmops.vm_facts(conn, vmops.find_vm(conn, p["vm"], uuid=p["vm_uuid"]))
         settings = CopySettings(streams=p["streams"], throttle_mbps=p["throttle_mb_s"] or None)
         cutover = Cutover(conn, p["vm"], targets_from_params(p, facts), p["journal_dir"], settings,
                           p["network_map"], p["domain_dir"], method=p["method"], libvirt_uri=p["libvirt_uri"],
                           alive_pattern=p["alive_pattern"], alive_timeout=p["alive_timeout"], verify_policy=p["verify"],
                           guest_shutdown_timeout=p["guest_shutdown_timeout"], qemu_memory_mb=p["qemu_memory_mb"],
                           domain_type=_domain_type(p["domain_type"]), rbd_auth=p["rbd_auth"],
-                          guest_conversion=p["guest_conversion"],
+                          guest_conversion=p["guest_conversion"], vm_uuid=p["vm_uuid"],
                           conversion_options={"timeout": p["guest_conversion_timeout"],
                                               "memory_mb": p["guest_conversion_memory_mb"],
                                               "work_dir": p["guest_conversion_dir"], "virtio_win": p["virtio_win"]})

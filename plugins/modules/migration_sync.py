@@ -175,7 +175,7 @@ def body(module):
                 "cutover_state": done.get("state", "done")}
     conn = connect(module)
     try:
-        facts = vmops.vm_facts(conn, vmops.find_vm(conn, p["vm"]))
+        facts = vmops.vm_facts(conn, vmops.find_vm(conn, p["vm"], uuid=p["vm_uuid"]))
         targets = targets_from_params(p, facts)
         if module.check_mode:
             result = preview(p, facts, targets)
@@ -186,7 +186,7 @@ def body(module):
                                 coalesce_gap=p["coalesce_gap_kb"] * 1024, zero_skip=p["zero_skip"],
                                 throttle_mbps=p["throttle_mb_s"] or None)
         result = VmSync(conn, p["vm"], targets, p["journal_dir"], settings, progress_path=p["progress_path"],
-                        verify_policy=p["verify"]).run()
+                        verify_policy=p["verify"], vm_uuid=p["vm_uuid"]).run()
     finally:
         conn.close()
     # Ansible consumes a result's "warnings" key; keep them in the data too, under their own name.

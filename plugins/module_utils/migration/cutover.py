@@ -28,6 +28,7 @@ from ansible_collections.reforge.hci.plugins.module_utils.migration import guest
 from ansible_collections.reforge.hci.plugins.module_utils.migration.engine import CopySettings
 from ansible_collections.reforge.hci.plugins.module_utils.migration.errors import CutoverError, MigrationError
 from ansible_collections.reforge.hci.plugins.module_utils.migration.sync import VmSync, target_for
+from ansible_collections.reforge.hci.plugins.module_utils.migration.writers import release_sync_marks
 from ansible_collections.reforge.hci.plugins.module_utils.vsphere import vm as vmops
 from ansible_collections.reforge.hci.plugins.module_utils.vsphere.connection import VsphereConnection
 from ansible_collections.reforge.hci.plugins.module_utils.vsphere.errors import VsphereError
@@ -74,9 +75,11 @@ class Cutover:
                  alive_pattern: str = "login:", alive_timeout: float = 300, verify_policy: str = "sample",
                  guest_shutdown_timeout: float = 300, qemu_memory_mb: Optional[int] = None,
                  domain_type: str = "kvm", rbd_auth: Optional[Dict[str, Any]] = None,
-                 guest_conversion: str = "none", conversion_options: Optional[Dict[str, Any]] = None) -> None:
+                 guest_conversion: str = "none", conversion_options: Optional[Dict[str, Any]] = None,
+                 vm_uuid: Optional[str] = None) -> None:
         self.conn = conn
         self.vm_name = vm_name
+        self.vm_uuid = vm_uuid
         self.targets = targets
         self.journal_dir = journal_dir
         self.settings = settings
@@ -104,7 +107,7 @@ class Cutover:
 
     def plan(self) -> Dict[str, Any]:
         """What the cutover would do, without touching anything (check mode)."""
-        facts = vmops.vm_facts(self.conn, vmops.find_vm(self.conn, self.vm_name))
+        facts = vmops.vm_facts(self.conn, vmops.find_vm(self.conn, self.vm_name, uuid=self.vm_uuid))
         refuse_blocked(facts)
         nics = convert.map_nics(facts["nics"], self.network_map)
         if self.method == "libvirt":
@@ -168,7 +171,7 @@ class Cutover:
         interrupted = v2v.restore(self.journal_dir, self.vm_name)
         if interrupted is not None:
             self._step("restored_interrupted_conversion", **interrupted)
-        vm = vmops.find_vm(self.conn, self.vm_name)
+        vm = vmops.find_vm(self.conn, self.vm_name, uuid=self.vm_uuid)
         # Every refusal (preflight blockers, network map, targets, conversion) happens here, before any change.
         preview = self.plan()
         facts, nics, disks = preview["facts"], preview["nics"], preview["disks"]
@@ -183,7 +186,7 @@ class Cutover:
             self._wrote("target_disks", "final sync into %s" % ", ".join(_where(d) for d in disks),
                         "journaled: the next sync resumes from the journal")
             sync = VmSync(self.conn, self.vm_name, self.targets, self.journal_dir, self.settings,
-                          verify_policy=self.verify_policy).run()
+                          verify_policy=self.verify_policy, vm_uuid=self.vm_uuid).run()
             self._step("final_sync", totals=sync["totals"], warnings=sync["warnings"],
                        kind=",".join(sorted({d["kind"] for d in sync["disks"]})))
             os.makedirs(self.domain_dir, exist_ok=True)
@@ -242,12 +245,28 @@ class Cutover:
             except Exception as exc:  # pylint: disable=broad-except
                 # the VM is cut over and runs; the record keeps the guard and the next run drops it
                 self._step("boot_guard_drop_failed", reason="%s: %s" % (type(exc).__name__, exc))
+        self._release_sync_marks(disks)
         if conversion is not None:
             conversion.cleanup()  # the undo log is no longer needed: the record now says cut over
         return {"vm": self.vm_name, "cut_over": True, "rolled_back": False, "steps": self.steps,
                 "sync": sync, "alive": alive, "domain_xml": xml_path, "writes": self.writes,
                 "downtime_seconds": round(time.monotonic() - downtime_started, 2),
                 "duration": round(time.monotonic() - started, 2)}
+
+    def _release_sync_marks(self, disks: List[Dict[str, Any]]) -> None:
+        """No sync follows a cutover: the sync's own RBD snapshots (its outside-change marks) go.
+
+        The VM is cut over and runs: a failure here is reported in the steps, not a failed cutover;
+        the snapshots stay until an operator removes them (``rbd snap ls``: ``reforge-synced-*``).
+        """
+        for disk in disks:
+            try:
+                removed = release_sync_marks(disk)
+            except Exception as exc:  # pylint: disable=broad-except
+                self._step("sync_marks_release_failed", target=_where(disk), reason="%s: %s" % (type(exc).__name__, exc))
+                continue
+            if removed:
+                self._step("sync_marks_released", target=_where(disk), snapshots=removed)
 
     def _wrote(self, what: str, where: str, undo: str) -> None:
         """A write that may land from here on, and how a failure undoes it (``undone`` is set by the rollback)."""

@@ -135,9 +135,10 @@ class VmSync:
 
     def __init__(self, conn: VsphereConnection, vm_name: str, targets: Dict[str, Dict[str, Any]],
                  journal_dir: str, settings: CopySettings, progress_path: Optional[str] = None,
-                 verify_policy: str = "none", verify_samples: int = 64) -> None:
+                 verify_policy: str = "none", verify_samples: int = 64, vm_uuid: Optional[str] = None) -> None:
         self.conn = conn
         self.vm_name = vm_name
+        self.vm_uuid = vm_uuid
         self.targets = targets
         self.journal_dir = journal_dir
         self.settings = settings
@@ -265,7 +266,7 @@ class VmSync:
 
     def run(self) -> Dict[str, Any]:
         started = time.monotonic()
-        vm = vmops.find_vm(self.conn, self.vm_name)
+        vm = vmops.find_vm(self.conn, self.vm_name, uuid=self.vm_uuid)
         facts = vmops.vm_facts(self.conn, vm)
         self.vm_uuid = facts.get("uuid")
         refuse_unsyncable(facts, self._pending_snapshots(facts))

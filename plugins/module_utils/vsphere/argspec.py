@@ -34,6 +34,7 @@ def vm_disk_target_argument_spec() -> Dict[str, Any]:
     spec = vsphere_argument_spec()
     spec.update(
         vm=dict(type="str", required=True),
+        vm_uuid=dict(type="str"),
         journal_dir=dict(type="path", required=True),
         targets=dict(type="dict", default={}),
         target_dir=dict(type="path"),
