@@ -138,3 +138,25 @@ def _look_at_the_report(html, rerun_id, first_id, tmp_path, reports):
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20000, "a rendered page, not a blank one"
     shutil.copy(png, reports / "lab-wave1.png")
+
+
+@pytest.mark.refusal(area="migration (migration_wave role)", field="migration_wave_target_format, migration_wave_cutover_method",
+                     message="raw targets cannot be cut over with migration_wave_cutover_method libvirt",
+                     fix="migration_wave_target_format qcow2 or rbd (the boot check is rolled back to a snapshot), or the qemu method")
+def test_raw_targets_with_the_libvirt_cutover_are_refused_before_any_copy(lab, tmp_path, proves_refusal):
+    vcsim = lab.get("vcsim")
+    vc = LabVC(vcsim)
+    lab_dir = os.path.dirname(os.path.dirname(vcsim["ca"]))
+    env = dict(os.environ, REFORGE_LAB_DIR=lab_dir, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
+               ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, "build", "collections"), ANSIBLE_NOCOLOR="1")
+    work = tmp_path / "migration"
+    extra = {"migration_wave_vcenter_port": vcsim["port"], "migration_wave_target_dir": str(work / "disks"),
+             "migration_wave_journal_dir": str(work / "journal"), "migration_wave_report_dir": str(work / "reports"),
+             "migration_wave_sync_host": "localhost", "migration_wave_target_format": "raw",
+             "migration_wave_cutover_method": "libvirt", "migration_wave_ha": False}
+    before = vc.counters()
+    proc = _migrate(env, extra)
+    assert proc.returncode != 0, proc.stdout[-3000:]
+    proves_refusal(proc.stdout)
+    assert not (work / "disks").exists() and not (work / "journal").exists()
+    assert vc.counters_since(before).get("vcenter_bytes", 0) == 0
