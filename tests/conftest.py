@@ -44,7 +44,8 @@ NODES_LANE = ("tests/integration/cluster/", "tests/lab/nodes/", "tests/molecule/
 # Tests under those paths that bring up a lab of their own (own lab dir, private network
 # namespace) and so can run beside the shared nodes lab: in the sims lane, whose CPU the
 # nodes lane's waits leave free.
-OWN_LAB = ("tests/lab/nodes/test_nodes.py::test_up_down_cycle_in_a_private_network_namespace",)
+OWN_LAB = ("tests/lab/nodes/test_nodes.py::test_up_down_cycle_in_a_private_network_namespace",
+           "tests/perf/migration/test_preflight_scale.py")  # a vCenter of its own with 2,512 VMs
 AREAS = (("tests/unit/", "unit"), ("tests/test_collection_quality.py", "sanity and lint"),
          ("tests/lab/redfish/", "Redfish"), ("tests/integration/redfish/", "Redfish"),
          ("tests/lab/vcsim/", "migration"), ("tests/integration/migration/", "migration"),

@@ -299,6 +299,7 @@ def test_second_run_changes_nothing(cluster_lab):
     run = playbook("cluster.yml", *SCOPE, *(["-e", VM_VARS] if FULL else []))
     assert run.rc == 0, run.output[-4000:]
     assert run.changed == 0, run.changed_tasks()
+    MEASURED["cluster_rerun_seconds"] = round(run.seconds, 1)  # docs/performance.md: rerun vs first run
     if FULL:
         # Minutes after the build, node3 (no VM) still has its RBD pool: libvirtd runs without
         # Debian's --timeout 120, whose idle restarts bring an RBD pool back inactive.
