@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Write docs/refusals.md: every refusal the collection makes before any change, from the tests that prove it.
 
 The table is built from the `refusal` markers of the test suite (collected by pytest, nothing runs). Each

@@ -184,7 +184,7 @@ def parse_job(out_dir, name):
                    "intervals": len(points)}
         for key in ("iops", "bw_kib", "p50_us", "p99_us", "p999_us"):
             value = cv([p.get(key) for p in points])
-            summary["%s_cv" % key.split("_")[0]] = None if value is None else round(value, 4)
+            summary["%s_cv" % key.split("_", maxsplit=1)[0]] = None if value is None else round(value, 4)
         result["directions"][direction] = {"summary": summary, "intervals": points}
     return result
 

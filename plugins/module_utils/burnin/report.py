@@ -40,12 +40,12 @@ def chart(title, unit, job, key, events, interval_ms=0):
     lines = []
     points = {d: [(p["t_ms"], p.get(key)) for p in data["intervals"] if p.get(key) is not None]
               for d, data in job["directions"].items()}
-    all_t = [t for pts in points.values() for t, _ in pts]
+    all_t = [t for pts in points.values() for t, dummy in pts]
     if not all_t:
         return "<p>no %s samples</p>" % html.escape(title)
     t0, t1 = min(all_t) - interval_ms, max(all_t)   # a sample's time is the end of its interval
     span = max(t1 - t0, 1)
-    ymax = _nice_max(max(v for pts in points.values() for _, v in pts))
+    ymax = _nice_max(max(v for pts in points.values() for dummy, v in pts))
     pw, ph = W - PAD_L - PAD_R, H - PAD_T - PAD_B
 
     def x(t):

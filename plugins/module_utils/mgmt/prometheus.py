@@ -27,7 +27,10 @@ import re
 import subprocess
 import tempfile
 
-import yaml
+try:
+    import yaml
+except ImportError:  # the adapter says so when it is used (Debian python3-yaml)
+    yaml = None
 
 from ansible.module_utils.urls import open_url
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
@@ -68,6 +71,8 @@ def _dump(data):
 
 class Adapter(object):
     def __init__(self, options):
+        if yaml is None:
+            raise MgmtError("the prometheus adapter needs PyYAML on the management host (Debian package python3-yaml)")
         self.o = options
         for key in ("sd_dir", "rules_dir", "routes_dir", "alertmanager_config", "prometheus_url", "alertmanager_url"):
             if not options.get(key):
@@ -145,9 +150,9 @@ class Adapter(object):
     def _assemble(self, fragments):
         base = json.loads(json.dumps(self.o.get("alertmanager_base") or DEFAULT_BASE))
         base.setdefault("route", {}).setdefault("receiver", "reforge-default")
-        base["route"]["routes"] = [f["route"] for _, f in sorted(fragments.items())]
+        base["route"]["routes"] = [fragments[k]["route"] for k in sorted(fragments)]
         base["receivers"] = list(base.get("receivers") or [{"name": base["route"]["receiver"]}])
-        base["receivers"] += [f["receiver"] for _, f in sorted(fragments.items())]
+        base["receivers"] += [fragments[k]["receiver"] for k in sorted(fragments)]
         return _dump(base)
 
     def _fragments(self):

@@ -9,7 +9,7 @@ says what it has) plus one line here.
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
-from ansible_collections.reforge.hci.plugins.module_utils.mgmt.base import MgmtError, Refusal, check_campuses  # noqa: F401 (re-exported)
+from ansible_collections.reforge.hci.plugins.module_utils.mgmt.base import MgmtError, Refusal, check_campuses  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.reforge.hci.plugins.module_utils.mgmt import cloudtower, prometheus
 
 ADAPTERS = {"prometheus": prometheus.Adapter, "cloudtower": cloudtower.Adapter}

@@ -166,7 +166,7 @@ def desired_state(policy, table=TABLE, log_group=None, log_rate="10/second", pri
 def _pair_rules(policy, src, dst, log_group, log_rate):
     """Rules of chain pair_<src>__<dst>: frames from a VM of src to a VM of dst."""
     forward_counter = "allow_" + pair_name(src, dst)
-    reply_counter = "allow_" + pair_name(dst, src)
+    reply_counter = "allow_" + pair_name(dst, src)  # pylint: disable=arguments-out-of-order
     rules = ["ether type arp accept", "icmpv6 type %s accept" % ND_TYPES]
     for flow in policy.flows_between(src, dst):
         if flow.proto == "icmp":

@@ -360,7 +360,8 @@ def timeline_svg(run: Dict[str, Any], width: int = 980) -> str:
             events.append((c["vm"], mark, end, end, "%s %s at %s" % (c["vm"], state, c.get("finished_at"))))
     if not events:
         return ""
-    for vm, *_ in events:
+    for event in events:
+        vm = event[0]
         rows.setdefault(vm, [])
     t0 = min(e[2] for e in events)
     t1 = max(e[3] for e in events)

@@ -5,7 +5,7 @@ import datetime
 
 import pytest
 
-from conftest import get_json, run_module, wait_for
+from mgmt_plane import get_json, run_module, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -38,8 +38,12 @@ def _targets(plane) -> list[dict]:
 def test_two_campuses_register_beside_each_other(plane, registered):
     for res in registered["results"]:
         assert res.get("changed") is True and not res.get("failed"), res
-    targets = wait_for("four targets up", lambda: (lambda t: t if len(t) == 4 and all(x["health"] == "up" for x in t) else None)(
-        _targets(plane)))
+
+    def all_up():
+        found = _targets(plane)
+        return found if len(found) == 4 and all(x["health"] == "up" for x in found) else None
+
+    targets = wait_for("four targets up", all_up)
     seen = sorted((t["labels"]["campus"], t["labels"]["cluster"], t["labels"]["exporter"]) for t in targets)
     assert seen == [("north", "hci1", "ceph"), ("north", "hci1", "node"), ("south", "hci2", "ceph"), ("south", "hci2", "node")]
     groups = {g["name"]: g for g in get_json(plane.prometheus_url + "/api/v1/rules")["data"]["groups"]}

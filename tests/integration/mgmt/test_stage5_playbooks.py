@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from conftest import REPO_ROOT, get_json
+from mgmt_plane import REPO_ROOT, get_json
 
 pytestmark = pytest.mark.lab
 

@@ -3,7 +3,6 @@ operation at all, and an unexpected error after the source went down still rolls
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 from pyVmomi import vim
