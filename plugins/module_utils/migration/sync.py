@@ -138,7 +138,7 @@ class VmSync:
                  verify_policy: str = "none", verify_samples: int = 64, vm_uuid: Optional[str] = None) -> None:
         self.conn = conn
         self.vm_name = vm_name
-        self.vm_uuid = vm_uuid
+        self.vm_uuid = vm_uuid  # the instance UUID asked for; after the lookup, the VM's own
         self.targets = targets
         self.journal_dir = journal_dir
         self.settings = settings
@@ -146,7 +146,6 @@ class VmSync:
         self.verify_policy = verify_policy
         self.verify_samples = verify_samples
         self.warnings: List[str] = []
-        self.vm_uuid: Optional[str] = None
         self._snapshot_taken: Optional[Any] = None  # the snapshot this run took or resumed
         self._wrote = False  # a target was opened for writing in this run
         self._skip: Dict[int, str] = {}  # disk key -> why it is not copied (committed at the reused snapshot)

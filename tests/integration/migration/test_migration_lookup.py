@@ -5,6 +5,7 @@
 * A name two VMs share (two folders) is refused with both inventory paths; the instance UUID picks one, through
   find_vm (SearchIndex.FindByUuid), lookup_vms and the modules' ``uuids``.
 """
+import json
 import re
 
 import pytest
@@ -163,3 +164,21 @@ def test_wave_preflight_passes_uuids_and_finds_earlier_cutovers_in_one_listing(v
     assert [vm["name"] for vm in wave_state["batch"]] == [TWIN]
     assert [vm["name"] for vm in wave_state["warm"]] == ["app01"]
     assert [r["vm"] for r in wave_state["checked"]] == ["web01", TWIN, "app01"]
+
+
+def test_sync_takes_the_vm_by_instance_uuid_and_refuses_the_shared_name(vc, conn, twins, tmp_path):
+    dummy, (first, second) = twins
+    uuid = second.config.instanceUuid
+    common = {"journal_dir": str(tmp_path / "journal"), "target_dir": str(tmp_path / "disks"), "target_format": "raw"}
+    tasks = [
+        {"reforge.hci.migration_sync": dict(common, vm=TWIN), "register": "r_amb", "ignore_errors": True},
+        {"reforge.hci.migration_sync": dict(common, vm=TWIN, vm_uuid=uuid), "register": "r_sync"},
+    ]
+    proc, res = run_tasks(tmp_path, tasks, vc.info)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert res["r_amb"]["failed"] and "VmAmbiguous" in res["r_amb"]["msg"], res["r_amb"]
+    assert "/%s/%s" % (FOLDER, TWIN) in res["r_amb"]["msg"]
+    assert not res["r_sync"].get("failed") and res["r_sync"]["changed"], res["r_sync"]
+    journals = list((tmp_path / "journal").glob("*.journal.json"))
+    assert journals and all(json.loads(j.read_text())["vm_uuid"] == uuid for j in journals)
+    assert first.snapshot is None and second.snapshot is None  # the sync's snapshot is gone from both
