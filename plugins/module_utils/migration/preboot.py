@@ -41,6 +41,7 @@ __metaclass__ = type
 
 import json
 import os
+import shutil
 import subprocess
 import uuid
 from typing import Any, Callable, Dict, List, Optional
@@ -106,7 +107,8 @@ class _Rbd:
         _check(_run(_rbd_argv(disk) + ["snap", "rollback", "--no-progress", self.spec(disk, snap)]),
                "rbd snap rollback")
 
-    def drop(self, disk: Dict[str, Any], snap: str) -> None:
+    def drop(self, disk: Dict[str, Any], snap: str, guard: Optional[Dict[str, Any]] = None) -> None:
+        # librbd hands the removal to the client holding the exclusive lock (the running QEMU)
         _check(_run(_rbd_argv(disk) + ["snap", "rm", "--no-progress", self.spec(disk, snap)]), "rbd snap rm")
 
 
@@ -121,8 +123,23 @@ class _Qcow2:
     def rollback(self, disk: Dict[str, Any], snap: str) -> None:
         _check(_run(["qemu-img", "snapshot", "-a", snap, disk["path"]]), "qemu-img snapshot -a")
 
-    def drop(self, disk: Dict[str, Any], snap: str) -> None:
+    def drop(self, disk: Dict[str, Any], snap: str, guard: Optional[Dict[str, Any]] = None) -> None:
+        domain = (guard or {}).get("domain")
+        uri = (guard or {}).get("libvirt_uri") or "qemu:///system"
+        if domain and _domain_running(uri, domain):
+            # the running QEMU holds the image's write lock: qemu-img must not touch it; QEMU itself
+            # deletes the internal snapshot (HMP delvm, on every disk of the domain that has it)
+            _check(_run(["virsh", "-c", uri, "qemu-monitor-command", domain, "--hmp", "delvm %s" % snap]),
+                   "delvm %s in the running domain %s" % (snap, domain))
+            return
         _check(_run(["qemu-img", "snapshot", "-d", snap, disk["path"]]), "qemu-img snapshot -d")
+
+
+def _domain_running(uri: str, domain: str) -> bool:
+    if not shutil.which("virsh"):
+        return False
+    proc = _run(["virsh", "-c", uri, "domstate", domain])
+    return proc.returncode == 0 and proc.stdout.strip() == "running"
 
 
 _KINDS = {"rbd": _Rbd(), "qcow2": _Qcow2()}
@@ -186,7 +203,7 @@ def _settle(journal_dir: str, vm: str, guard: Dict[str, Any], roll_back: bool) -
         if roll_back:
             kind.rollback(disk, guard["snapshot"])
             done["rolled_back"].append(name)
-        kind.drop(disk, guard["snapshot"])
+        kind.drop(disk, guard["snapshot"], guard)
         done["dropped"].append(name)
     _forget(journal_dir, vm)
     return done
