@@ -7,42 +7,22 @@ from __future__ import annotations
 
 import http.server
 import json
-import os
 import socket
 import subprocess
-import sys
-import tempfile
 import threading
 import time
 import urllib.request
 from pathlib import Path
 
+from lab.module_run import run_module  # noqa: F401 pylint: disable=unused-import (the tests import it from here)
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
-COLLECTIONS = REPO_ROOT / "build" / "collections"
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def run_module(name: str, args: dict, check: bool = False, diff: bool = True, timeout: int = 120) -> dict:
-    """Run reforge.hci.<name> as Ansible does and return its result dict."""
-    payload = dict(args, _ansible_check_mode=check, _ansible_diff=diff, _ansible_no_log=False,
-                   _ansible_verbosity=0, _ansible_remote_tmp=tempfile.gettempdir(), _ansible_keep_remote_files=False)
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
-        json.dump({"ANSIBLE_MODULE_ARGS": payload}, fh)
-    env = dict(os.environ, PYTHONPATH=str(COLLECTIONS))
-    try:
-        proc = subprocess.run([sys.executable, "-m", f"ansible_collections.reforge.hci.plugins.modules.{name}", fh.name],
-                              capture_output=True, text=True, timeout=timeout, env=env, check=False)
-    finally:
-        os.unlink(fh.name)
-    try:
-        return json.loads(proc.stdout)
-    except ValueError:
-        raise AssertionError(f"{name} printed no JSON (rc={proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
 
 
 def get_json(url: str) -> dict:

@@ -5,19 +5,15 @@ arguments from a JSON file), so check mode, diff and no_log behave as in a play.
 """
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 import requests
 
+from lab.module_run import run_module  # noqa: F401 pylint: disable=unused-import (the tests import it from here)
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
-COLLECTIONS = REPO_ROOT / "build" / "collections"
 SESSION_PATH = "/SessionService/Sessions"
 WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
 
@@ -87,24 +83,6 @@ class Fleet:
 @pytest.fixture(scope="session")
 def fleet(lab) -> Fleet:
     return Fleet(lab.get("redfish"))
-
-
-def run_module(name: str, args: dict, check: bool = False, diff: bool = True, timeout: int = 300) -> dict:
-    """Run reforge.hci.<name> as Ansible does and return its result dict."""
-    payload = dict(args, _ansible_check_mode=check, _ansible_diff=diff, _ansible_no_log=False,
-                   _ansible_verbosity=0, _ansible_remote_tmp=tempfile.gettempdir(), _ansible_keep_remote_files=False)
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
-        json.dump({"ANSIBLE_MODULE_ARGS": payload}, fh)
-    env = dict(os.environ, PYTHONPATH=str(COLLECTIONS))
-    try:
-        proc = subprocess.run([sys.executable, "-m", f"ansible_collections.reforge.hci.plugins.modules.{name}", fh.name],
-                              capture_output=True, text=True, timeout=timeout, env=env, check=False)
-    finally:
-        os.unlink(fh.name)
-    try:
-        return json.loads(proc.stdout)
-    except ValueError:
-        raise AssertionError(f"{name} printed no JSON (rc={proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
 
 
 @pytest.fixture

@@ -4,11 +4,9 @@ cluster pool needs the built cluster: later.)"""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import struct
 import subprocess
-import sys
 import tempfile
 import zlib
 from collections import Counter
@@ -17,25 +15,9 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.reforge.hci.plugins.module_utils.burnin import fio as fiomod
+from lab.module_run import run_module
 
 pytestmark = pytest.mark.lab
-COLLECTIONS = Path(__file__).resolve().parents[3] / "build" / "collections"
-
-
-def run_module(name: str, args: dict, check: bool = False) -> dict:
-    payload = dict(args, _ansible_check_mode=check, _ansible_diff=True, _ansible_no_log=False, _ansible_verbosity=0,
-                   _ansible_remote_tmp=tempfile.gettempdir(), _ansible_keep_remote_files=False)
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
-        json.dump({"ANSIBLE_MODULE_ARGS": payload}, fh)
-    try:
-        proc = subprocess.run([sys.executable, "-m", f"ansible_collections.reforge.hci.plugins.modules.{name}", fh.name],
-                              capture_output=True, text=True, timeout=300, env=dict(os.environ, PYTHONPATH=str(COLLECTIONS)), check=False)
-    finally:
-        os.unlink(fh.name)
-    try:
-        return json.loads(proc.stdout)
-    except ValueError:
-        raise AssertionError(f"{name} printed no JSON (rc={proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
 
 
 def png_pixels(data: bytes):
