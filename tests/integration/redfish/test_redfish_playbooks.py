@@ -121,12 +121,24 @@ def test_discover_report_and_chromium(campus, tmp_path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20000, "a rendered page, not a blank one"
     shutil.copy(png, report_dir / "campus-reuse.png")
 
-    # A second assessment (as after the prepare stage) keeps the first: its dated report and its line.
+    # A reassessment that finds the same writes nothing (a second run of discovery changes nothing) and
+    # says so; one that finds something else (here spare6's BMC stopped answering, as a server pulled for
+    # preparation would) is a dated record of its own, and the first one stays.
     [first] = report["history"]
     assert report["assessed_at"].endswith("+00:00") and first["run_id"] == report["run_id"]
     first_json = (report_dir / ("campus-reuse-%s.json" % first["run_id"])).read_text()
-    _out, recap = playbook("discover.yml", "-e", "reuse_report_dir=%s" % report_dir)
+    files = sorted(p.name for p in report_dir.iterdir())
+    out, recap = playbook("discover.yml", "-e", "reuse_report_dir=%s" % report_dir)
+    assert sum(r["changed"] for r in recap.values()) == 0, recap
+    assert "unchanged since the assessment %s" % first["run_id"] in out
+    assert sorted(p.name for p in report_dir.iterdir()) == files
+    campus["spare6"].fault(kind="status", status=503, count=-1)
+    try:
+        _out, recap = playbook("discover.yml", "-e", "reuse_report_dir=%s" % report_dir)
+    finally:
+        campus["spare6"].lab("DELETE", "faults")
     latest = json.loads((report_dir / "campus-reuse.json").read_text())
+    assert latest["summary"]["unreachable"] == 1, latest["summary"]
     assert [h["run_id"] for h in latest["history"]] == [first["run_id"], latest["run_id"]] != [first["run_id"]] * 2
     assert latest["history"][0] == first and first["grades"] == grades
     assert (report_dir / ("campus-reuse-%s.json" % first["run_id"])).read_text() == first_json
