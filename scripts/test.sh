@@ -4,10 +4,11 @@
 # Two lanes run at once, each with its own lab (own lab dir, own ports):
 #   nodes  the lab hosts: the 3-node cluster is built once and every variant runs on
 #          it (rerun, check mode, repair, expansion, wave, fencing), then the nodes'
-#          own tests, the Molecule node scenarios and the benchmarks.
+#          own tests and the Molecule node scenarios.
 #   sims   unit, sanity and lint, the Redfish and vCenter simulators, migration, the
-#          Molecule Redfish scenarios - on the CPU the nodes lane leaves idle while
-#          its hosts install, boot and wait.
+#          Molecule Redfish scenarios, stages 5/6 on this host, the EE and the
+#          benchmarks - on the CPU the nodes lane leaves idle while its hosts install,
+#          boot and wait.
 # Which test runs in which lane: tests/conftest.py (NODES_LANE). At the end a table
 # of the time per area (build/test-times/) and one closing line for both lanes.
 #

@@ -36,16 +36,15 @@ def _ctl(component: str, verb: str) -> subprocess.CompletedProcess:
 
 # ---------------------------------------------------------------- lanes and time
 # `make test` runs two lanes at once (scripts/test.sh): "nodes" (the lab hosts: cluster
-# build-out and its variants, the nodes' own tests, the Molecule node scenarios, and the
-# benchmarks last, on a quieter machine) and "sims" (unit, sanity and lint, the Redfish and
-# vCenter simulators, migration), each with its own lab dir and ports.
-NODES_LANE = ("tests/integration/cluster/", "tests/lab/nodes/", "tests/molecule/test_molecule.py::test_node_scenario",
-              "tests/perf/")
+# build-out and its variants, the nodes' own tests, the Molecule node scenarios) and "sims"
+# (unit, sanity and lint, the Redfish and vCenter simulators, migration, the EE, and the
+# benchmarks, which report ratios against a baseline of the same run and so bear the load;
+# the nodes lane is the critical path), each with its own lab dir and ports.
+NODES_LANE = ("tests/integration/cluster/", "tests/lab/nodes/", "tests/molecule/test_molecule.py::test_node_scenario")
 # Tests under those paths that bring up a lab of their own (own lab dir, private network
 # namespace) and so can run beside the shared nodes lab: in the sims lane, whose CPU the
 # nodes lane's waits leave free.
-OWN_LAB = ("tests/lab/nodes/test_nodes.py::test_up_down_cycle_in_a_private_network_namespace",
-           "tests/perf/migration/test_preflight_scale.py")  # a vCenter of its own with 2,512 VMs
+OWN_LAB = ("tests/lab/nodes/test_nodes.py::test_up_down_cycle_in_a_private_network_namespace",)
 AREAS = (("tests/unit/", "unit"), ("tests/test_collection_quality.py", "sanity and lint"),
          ("tests/lab/redfish/", "Redfish"), ("tests/integration/redfish/", "Redfish"),
          ("tests/lab/vcsim/", "migration"), ("tests/integration/migration/", "migration"),

@@ -520,7 +520,9 @@ def target_changed(spec: Dict[str, object], fingerprint: Dict[str, object]) -> O
                     first.append(offset)
                 return 0
 
-            image.diff_iterate(0, image.size(), mark, seen)
+            # whole objects: with fast-diff, librbd answers from the object maps of the mark and of now
+            # instead of asking every object of the image (a 2 TiB image is 524,288 objects)
+            image.diff_iterate(0, image.size(), mark, seen, whole_object=True)
             if first:
                 return "the RBD image %s was written after the last sync (since %s, first at offset %d)" % (
                     handle.uri, mark, first[0])
