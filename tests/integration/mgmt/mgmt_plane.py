@@ -14,7 +14,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from lab.module_run import run_module  # noqa: F401 pylint: disable=unused-import (the tests import it from here)
+# the tests import run_module from here
+from lab.module_run import run_module  # noqa: F401 pylint: disable=unused-import
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
