@@ -36,7 +36,7 @@ def _when(path: Path) -> str:
     return datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _machine() -> Dict[str, str]:
+def _machine(repo: Path) -> Dict[str, str]:
     cpu = "unknown"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -48,7 +48,7 @@ def _machine() -> Dict[str, str]:
         memory = "%.1f GiB" % (mem_kib / 1024 / 1024)
     except (OSError, StopIteration, ValueError):
         memory = "unknown"
-    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], stdout=subprocess.PIPE,
+    commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"], stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, universal_newlines=True, check=False).stdout.strip()
     return {"cpu": cpu, "cores": str(os.cpu_count()), "memory": memory, "kernel": platform.release(),
             "python": platform.python_version(), "commit": commit or "unknown"}
@@ -181,7 +181,8 @@ def render(labs: List[Path]) -> str:
             + discover_rows(_load(sources["discover"]), "tests/perf/test_discover_fanout.py")
             + preflight_rows(_load(sources["preflight"]), "tests/perf/migration/test_preflight_scale.py")
             + cluster_rows(_load(sources["cluster"]), "tests/integration/cluster/test_cluster.py"))
-    machine = _machine()
+    # the commit the measurements were made on: the clone the lab dir belongs to
+    machine = _machine(labs[0].resolve().parent if (labs[0].resolve().parent / ".git").exists() else REPO)
     loads = [json.loads(p.read_text()).get("load_average") for p in (sources["discover"],) if p.exists()]
     lines = [
         "# Performance",
