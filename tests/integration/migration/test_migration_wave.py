@@ -22,24 +22,30 @@ def _migrate(env, extra):
                           check=False)
 
 
-def test_lab_wave_moves_a_warm_tier1_vm_and_a_cold_batch(lab, tmp_path):
+def _wave_setup(lab, tmp_path):
+    """The lab vCenter, the environment ansible-playbook runs with, and the wave's own directories."""
     vcsim = lab.get("vcsim")
-    vc = LabVC(vcsim)
     lab_dir = os.path.dirname(os.path.dirname(vcsim["ca"]))  # <lab>/pki/ca.pem
     env = dict(os.environ, REFORGE_LAB_DIR=lab_dir, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
                ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, "build", "collections"), ANSIBLE_NOCOLOR="1")
     work = tmp_path / "migration"
     extra = {"migration_wave_vcenter_port": vcsim["port"], "migration_wave_target_dir": str(work / "disks"),
-             "migration_wave_journal_dir": str(work / "journal"), "migration_wave_report_dir": str(work / "reports"),
-             "migration_wave_domain_dir": str(work / "domains"),
-             # The small-site variant: copies on the controller into raw files, a direct QEMU boot
-             # check (the lab inventory's own wave goes into the cluster: tests/integration/cluster).
-             "migration_wave_sync_host": "localhost", "migration_wave_target_format": "raw",
-             "migration_wave_cutover_method": "qemu", "migration_wave_ha": False,
-             "migration_wave_qemu_memory_mb": 128,
-             "migration_wave_network_map": {"VM Network": {"bridge": "br-vm", "vlan": 100},
-                                            "prod-db": {"bridge": "br-vm", "vlan": 110},
-                                            "prod-app": {"bridge": "br-vm", "vlan": 120}}}
+             "migration_wave_journal_dir": str(work / "journal"), "migration_wave_report_dir": str(work / "reports")}
+    return LabVC(vcsim), env, work, extra
+
+
+def test_lab_wave_moves_a_warm_tier1_vm_and_a_cold_batch(lab, tmp_path):
+    vc, env, work, extra = _wave_setup(lab, tmp_path)
+    extra.update({
+        "migration_wave_domain_dir": str(work / "domains"),
+        # The small-site variant: copies on the controller into raw files, a direct QEMU boot
+        # check (the lab inventory's own wave goes into the cluster: tests/integration/cluster).
+        "migration_wave_sync_host": "localhost", "migration_wave_target_format": "raw",
+        "migration_wave_cutover_method": "qemu", "migration_wave_ha": False,
+        "migration_wave_qemu_memory_mb": 128,
+        "migration_wave_network_map": {"VM Network": {"bridge": "br-vm", "vlan": 100},
+                                       "prod-db": {"bridge": "br-vm", "vlan": 110},
+                                       "prod-app": {"bridge": "br-vm", "vlan": 120}}})
     before = vc.counters()
     proc = _migrate(env, extra)
     assert proc.returncode == 0, proc.stdout[-5000:]
@@ -144,16 +150,9 @@ def _look_at_the_report(html, rerun_id, first_id, tmp_path, reports):
                      message="raw targets cannot be cut over with migration_wave_cutover_method libvirt",
                      fix="migration_wave_target_format qcow2 or rbd (the boot check is rolled back to a snapshot), or the qemu method")
 def test_raw_targets_with_the_libvirt_cutover_are_refused_before_any_copy(lab, tmp_path, proves_refusal):
-    vcsim = lab.get("vcsim")
-    vc = LabVC(vcsim)
-    lab_dir = os.path.dirname(os.path.dirname(vcsim["ca"]))
-    env = dict(os.environ, REFORGE_LAB_DIR=lab_dir, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
-               ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, "build", "collections"), ANSIBLE_NOCOLOR="1")
-    work = tmp_path / "migration"
-    extra = {"migration_wave_vcenter_port": vcsim["port"], "migration_wave_target_dir": str(work / "disks"),
-             "migration_wave_journal_dir": str(work / "journal"), "migration_wave_report_dir": str(work / "reports"),
-             "migration_wave_sync_host": "localhost", "migration_wave_target_format": "raw",
-             "migration_wave_cutover_method": "libvirt", "migration_wave_ha": False}
+    vc, env, work, extra = _wave_setup(lab, tmp_path)
+    extra.update({"migration_wave_sync_host": "localhost", "migration_wave_target_format": "raw",
+                  "migration_wave_cutover_method": "libvirt", "migration_wave_ha": False})
     before = vc.counters()
     proc = _migrate(env, extra)
     assert proc.returncode != 0, proc.stdout[-3000:]
