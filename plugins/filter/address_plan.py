@@ -23,6 +23,16 @@ def _require_netaddr():
         raise AnsibleFilterError("the reforge.hci address plan filters need the Python library netaddr")
 
 
+def _number(network, key, value):
+    """An integer option of a network, or a refusal naming it (not a bare ValueError from int())."""
+    if isinstance(value, bool):
+        value = None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise AnsibleFilterError("address_plan: network %s: %s %r is not a whole number" % (network, key, value))
+
+
 def _networks(networks):
     """Parse and cross-check the campus networks; return {name: (IPNetwork, spec)}."""
     if not isinstance(networks, dict) or not networks:
@@ -39,14 +49,21 @@ def _networks(networks):
             raise AnsibleFilterError("address_plan: network %s: %s has host bits set (did you mean %s?)"
                                      % (name, spec["cidr"], net.cidr))
         gateway = spec.get("gateway")
-        if gateway is not None and netaddr.IPAddress(gateway) not in net:
-            raise AnsibleFilterError("address_plan: network %s: gateway %s is outside %s" % (name, gateway, net))
-        mtu = int(spec.get("mtu", 1500))
+        if gateway is not None:
+            try:
+                gateway_ip = netaddr.IPAddress(gateway)
+            except (netaddr.AddrFormatError, ValueError, TypeError):
+                raise AnsibleFilterError("address_plan: network %s: gateway %r is not an IP address" % (name, gateway))
+            if gateway_ip not in net:
+                raise AnsibleFilterError("address_plan: network %s: gateway %s is outside %s" % (name, gateway, net))
+        mtu = _number(name, "mtu", spec.get("mtu", 1500))
         if not 576 <= mtu <= 9216:
             raise AnsibleFilterError("address_plan: network %s: mtu %d is out of range 576..9216" % (name, mtu))
         vlan = spec.get("vlan")
-        if vlan is not None and not 1 <= int(vlan) <= 4094:
+        if vlan is not None and not 1 <= _number(name, "vlan", vlan) <= 4094:
             raise AnsibleFilterError("address_plan: network %s: vlan %s is out of range 1..4094" % (name, vlan))
+        if _number(name, "first_host", spec.get("first_host", 10)) < 1:
+            raise AnsibleFilterError("address_plan: network %s: first_host must be >= 1 (host 0 is the network address)" % name)
         parsed[name] = (net, spec)
     names = sorted(parsed)
     for i, a in enumerate(names):
@@ -58,6 +75,7 @@ def _networks(networks):
     for name in names:
         vlan = parsed[name][1].get("vlan")
         if vlan is not None:
+            vlan = int(vlan)  # checked above; "10" and 10 are the same VLAN
             if vlan in vlans:
                 raise AnsibleFilterError("address_plan: networks %s and %s use the same vlan %s" % (vlans[vlan], name, vlan))
             vlans[vlan] = name
@@ -76,7 +94,10 @@ def address_plan(networks, nodes):
     entries = []
     for pos, node in enumerate(nodes or [], start=1):
         if isinstance(node, dict):
-            entries.append((node["name"], int(node.get("index", pos))))
+            try:
+                entries.append((node["name"], int(node.get("index", pos))))
+            except (KeyError, TypeError, ValueError):
+                raise AnsibleFilterError("address_plan: node %r needs a name and a whole-number index" % (node,))
         else:
             entries.append((str(node), pos))
     seen_names, seen_index = set(), {}

@@ -55,6 +55,22 @@ def _refusal(field, message, fix):
     pytest.param({"a": {"cidr": "not-a-net"}}, "invalid cidr",
                  marks=_refusal("networks.<name>.cidr", "network a: invalid cidr 'not-a-net'",
                                 "an IPv4 or IPv6 prefix such as 10.20.10.0/24")),
+    pytest.param({}, "networks must be a non-empty mapping",
+                 marks=_refusal("networks", "address_plan: networks must be a non-empty mapping of name -> {cidr: ...}",
+                                "define campus_networks: each network by name with its cidr")),
+    pytest.param({"a": {"vlan": 10}}, "network a has no cidr",
+                 marks=_refusal("networks.<name>.cidr", "address_plan: network a has no cidr",
+                                "give every network its prefix, e.g. cidr: 10.20.10.0/24")),
+    pytest.param({"a": {"cidr": "10.0.0.0/24", "gateway": "10.0.0.x"}}, "is not an IP address",
+                 marks=_refusal("networks.<name>.gateway", "network a: gateway '10.0.0.x' is not an IP address",
+                                "an address inside the network's cidr, e.g. 10.0.0.1")),
+    pytest.param({"a": {"cidr": "10.0.0.0/24", "mtu": "jumbo"}}, "is not a whole number",
+                 marks=_refusal("networks.<name>.mtu / vlan / first_host", "network a: mtu 'jumbo' is not a whole number",
+                                "write the number (9000, not jumbo; 120, not vlan120)")),
+    pytest.param({"a": {"cidr": "10.0.0.0/24", "first_host": 0}}, "first_host must be >= 1",
+                 marks=_refusal("networks.<name>.first_host",
+                                "network a: first_host must be >= 1 (host 0 is the network address)",
+                                "the host number of the first node, e.g. 11")),
 ])
 def test_bad_plans_fail_with_a_clear_reason(networks, message, proves_refusal):
     with pytest.raises(AnsibleFilterError, match=message) as refused:
@@ -85,3 +101,34 @@ def test_unique_macs_normalises_and_refuses_duplicates(proves_refusal):
     with pytest.raises(AnsibleFilterError, match="on both a and b") as refused:
         unique_macs({"a": ["aa:bb:cc:00:11:22"], "b": ["AA:BB:CC:00:11:22"]})
     proves_refusal(str(refused.value))
+
+
+@pytest.mark.parametrize("nodes, message", [
+    pytest.param([{"name": "a", "index": 2}, {"name": "b", "index": 2}], "nodes a and b have the same index 2",
+                 marks=_refusal("nodes[].index", "address_plan: nodes a and b have the same index 2",
+                                "give each node its own index (it fixes the node's addresses for good)")),
+    pytest.param([{"name": "a", "index": 0}], "node a: index must be >= 1",
+                 marks=_refusal("nodes[].index", "address_plan: node a: index must be >= 1",
+                                "number nodes from 1")),
+    pytest.param([{"index": 1}], "needs a name and a whole-number index",
+                 marks=_refusal("nodes[]", "needs a name and a whole-number index",
+                                "list nodes by name, or as {name, index}")),
+])
+def test_bad_node_lists_are_refused(nodes, message, proves_refusal):
+    with pytest.raises(AnsibleFilterError, match=message) as refused:
+        address_plan(NETWORKS, nodes)
+    proves_refusal(str(refused.value))
+
+
+@pytest.mark.refusal(area="address plan (reforge.hci.unique_macs)", field="node MACs (discovered NICs)",
+                     message="unique_macs: node a: invalid MAC 'zz:bb:cc:00:11:22'",
+                     fix="the BMC inventory reported a malformed MAC: rediscover the node, check its NIC inventory")
+def test_unique_macs_refuses_a_malformed_mac(proves_refusal):
+    with pytest.raises(AnsibleFilterError, match="invalid MAC") as refused:
+        unique_macs({"a": ["zz:bb:cc:00:11:22"]})
+    proves_refusal(str(refused.value))
+
+
+def test_same_vlan_written_as_text_and_number_is_one_vlan():
+    with pytest.raises(AnsibleFilterError, match="use the same vlan 10"):
+        address_plan({"a": {"cidr": "10.0.0.0/24", "vlan": "10"}, "b": {"cidr": "10.0.1.0/24", "vlan": 10}}, ["n1"])
