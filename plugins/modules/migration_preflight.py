@@ -103,7 +103,9 @@ def body(module):
     blocked = [r["vm"] for r in results if not r["ok"]]
     out = {"changed": False, "results": results, "blocked": blocked, "report": preflight.report_text(results)}
     if blocked and p["fail_on_blockers"]:
-        module.fail_json(msg="preflight refused: %s" % ", ".join(blocked), **out)
+        module.fail_json(msg="preflight refused (nothing was changed): %s; results[].blockers says what to do for each"
+                         % "; ".join("%s (%s)" % (r["vm"], ", ".join(sorted(set(b["rule"] for b in r["blockers"]))))
+                                     for r in results if not r["ok"]), **out)
     return out
 
 

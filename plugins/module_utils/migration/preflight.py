@@ -31,13 +31,15 @@ def disk_blockers(facts: Dict[str, Any]) -> List[Dict[str, str]]:
             blockers.append(_finding("rdm_disk", "%s is a raw device mapping (RDM): it has no datastore file to "
                                                  "read; migrate the LUN separately" % label))
         elif disk.get("independent"):  # physical RDMs are independent too; one reason per disk is clearer
-            blockers.append(_finding("independent_disk", "%s is independent (%s): snapshots do not freeze it"
+            blockers.append(_finding("independent_disk", "%s is independent (%s): snapshots do not freeze it; make it dependent "
+                                     "(disk mode Dependent, VM powered off) or migrate it separately"
                                      % (label, disk.get("disk_mode"))))
         if disk.get("sharing") in SHARED_MODES:
-            blockers.append(_finding("shared_disk", "%s is shared between VMs (multi-writer)" % label))
+            blockers.append(_finding("shared_disk", "%s is shared between VMs (multi-writer): a guest cluster's disk; "
+                                     "move the guest cluster by its own procedure" % label))
         elif disk.get("scsi_bus_sharing"):
-            blockers.append(_finding("shared_disk", "%s sits on a shared SCSI bus (%s): a guest cluster disk"
-                                     % (label, disk["scsi_bus_sharing"])))
+            blockers.append(_finding("shared_disk", "%s sits on a shared SCSI bus (%s): a guest cluster disk; "
+                                     "move the guest cluster by its own procedure" % (label, disk["scsi_bus_sharing"])))
     return blockers
 
 
@@ -53,7 +55,7 @@ def check_vm(facts: Dict[str, Any], target_free_bytes: Optional[int] = None,
     name = facts["name"]
     disks = facts.get("disks") or []
     if not disks:
-        blockers.append(_finding("no_disks", "%s has no virtual disk to migrate" % name))
+        blockers.append(_finding("no_disks", "%s has no virtual disk to migrate: create it on the target instead" % name))
     foreign = foreign_snapshots(facts)
     if foreign:
         blockers.append(_finding(
@@ -74,7 +76,8 @@ def check_vm(facts: Dict[str, Any], target_free_bytes: Optional[int] = None,
         warnings.append(_finding("cbt_disabled", "%s has CBT off: the sync enables it (changeTrackingEnabled)" % name))
     guest = (facts.get("guest_id") or "").lower()
     if any(guest.startswith(prefix) for prefix in unsupported_guests):
-        blockers.append(_finding("unsupported_guest", "%s runs %s (%s), which does not run on KVM with virtio"
+        blockers.append(_finding("unsupported_guest", "%s runs %s (%s), which does not run on KVM with virtio; leave it on "
+                                 "vSphere (or narrow unsupported_guests if it does)"
                                  % (name, facts.get("guest_full_name"), facts.get("guest_id"))))
     if facts.get("firmware") == "efi" and guest.startswith("win") and "secureBoot" in str(facts.get("boot_options")):
         warnings.append(_finding("secure_boot", "%s uses Secure Boot: the target needs OVMF secure boot variables"
@@ -84,8 +87,8 @@ def check_vm(facts: Dict[str, Any], target_free_bytes: Optional[int] = None,
     if target_free_bytes is not None:
         need = committed if committed else needed
         if need > target_free_bytes:
-            blockers.append(_finding("target_capacity", "%s needs %d bytes on the target, %d are free"
-                                     % (name, need, target_free_bytes)))
+            blockers.append(_finding("target_capacity", "%s needs %d bytes on the target, %d are free: free space on the target "
+                                     "or move the VM to a later wave" % (name, need, target_free_bytes)))
     return {"vm": name, "ok": not blockers, "blockers": blockers, "warnings": warnings,
             "bytes_capacity": needed, "bytes_committed": committed}
 

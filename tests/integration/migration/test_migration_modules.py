@@ -25,7 +25,13 @@ def test_vm_info_reports_tiers_disks_nics(vc, tmp_path):
     assert any(d["rdm"] for d in rdm["disks"])
 
 
-def test_preflight_refuses_snapshot_rdm_and_independent_with_reasons(vc, tmp_path):
+@pytest.mark.refusal(area="migration preflight (migration_preflight; migration_sync and migration_cutover refuse the same)",
+                     field="names (the wave's VMs)",
+                     message="preflight refused (nothing was changed): snapped01 (existing_snapshots); legacy-rdm (rdm_disk); "
+                             "indep01 (independent_disk); shared01 (shared_disk); sol01 (unsupported_guest); "
+                             "results[].blockers says what to do for each",
+                     fix="each blocker's message says what to do; or leave the VM out of the wave")
+def test_preflight_refuses_snapshot_rdm_and_independent_with_reasons(vc, tmp_path, proves_refusal):
     names = ["snapped01", "legacy-rdm", "indep01", "shared01", "sol01", "nfs01", "web01"]
     proc, res = run_tasks(tmp_path, [{"reforge.hci.migration_preflight": {"names": names, "fail_on_blockers": True},
                                       "register": "r_pre", "ignore_errors": True}], vc.info)
@@ -38,6 +44,8 @@ def test_preflight_refuses_snapshot_rdm_and_independent_with_reasons(vc, tmp_pat
     nfs = [r for r in pre["results"] if r["vm"] == "nfs01"][0]
     assert "nfs_thin_full_read" in [w["rule"] for w in nfs["warnings"]]
     assert "before-patch" in pre["report"]
+    proves_refusal(pre["msg"])
+    assert pre["changed"] is False
 
 
 def test_sync_check_mode_writes_nothing(vc, tmp_path):

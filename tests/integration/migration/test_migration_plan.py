@@ -1,6 +1,7 @@
 """migration_plan as Ansible runs it: check mode writes nothing, the plan is written once, rates come from journals."""
 import json
 
+import pytest
 import yaml
 
 from migration_ansible import run_tasks
@@ -36,3 +37,26 @@ def test_plan_check_mode_write_and_idempotence(tmp_path):
     assert db01["estimate"]["change_rate_bytes_per_hour"] == 3 << 30, "measured from the journal"
     proc, res = run_tasks(tmp_path, [task], vc)
     assert proc.returncode == 0 and not res["r_plan"]["changed"], "same plan: nothing written"
+
+
+@pytest.mark.parametrize("vms, message", [
+    pytest.param([{"name": "db01"}, {"name": "db01", "tier": "tier3"}], "named more than once: db01",
+                 marks=pytest.mark.refusal(
+                     area="migration plan (migration_plan)", field="vms[].name",
+                     message="every VM of a plan needs a unique name; named more than once: db01 (rename one in "
+                             "vSphere, or plan them separately)",
+                     fix="rename one in vSphere, or plan them in separate waves")),
+    pytest.param([{"tier": "tier3"}], "a VM has no name",
+                 marks=pytest.mark.refusal(area="migration plan (migration_plan)", field="vms[].name",
+                                           message="every VM of a plan needs a unique name; a VM has no name",
+                                           fix="give every VM its vSphere name")),
+])
+def test_bad_plans_are_refused_and_nothing_is_written(tmp_path, vms, message, proves_refusal):
+    """Through the module as Ansible runs it: the task fails with the refusal, and dest is not written."""
+    dest = tmp_path / "plans" / "west.yml"
+    task = {"reforge.hci.migration_plan": {"vms": vms, "dest": str(dest)}, "register": "r_plan", "ignore_errors": True}
+    vc = {"host": "127.0.0.1", "port": 1, "username": "u", "password": "p", "ca": "/nonexistent"}
+    proc, res = run_tasks(tmp_path, [task], vc)
+    assert res["r_plan"]["failed"] and message in res["r_plan"]["msg"], proc.stdout[-3000:]
+    assert not dest.exists() and not dest.parent.exists()
+    proves_refusal(res["r_plan"]["msg"])
