@@ -101,7 +101,8 @@ def set_bios(bmc, params, check_mode, warn):
     desired.update(params["attributes"])
     unknown = sorted(k for k in desired if k not in current)
     if unknown:
-        raise RedfishError("unknown BIOS attribute(s) on %s: %s" % (bmc.client.endpoint, ", ".join(unknown)))
+        raise RedfishError("unknown BIOS attribute(s) on %s: %s; nothing was sent (names are case-sensitive: "
+                           "use the names this BIOS lists, see bmc_info's bios)" % (bmc.client.endpoint, ", ".join(unknown)))
     effective = dict(current, **pending)
     changes = dict((k, v) for k, v in desired.items() if effective.get(k) != v)
     unchecked = bmc.check_bios_values(changes) if changes else None

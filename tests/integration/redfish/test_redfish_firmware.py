@@ -45,6 +45,20 @@ def test_ilo5_simple_update(bmc, image_server):
     assert applied["versions"]["1"] == "3.12" and not applied["reboot_required"]
 
 
+@pytest.mark.parametrize("bmc", ["node2"], indirect=True)
+@pytest.mark.refusal(area="firmware (bmc_firmware, hardware_prepare)", field="baseline[].version",
+                     message="cannot compare installed firmware with the baseline, nothing was sent: ",
+                     fix="write the version as the BMC's firmware inventory shows it (e.g. 3.12), for the right component")
+def test_a_baseline_version_that_cannot_be_compared_is_refused_before_any_write(bmc, image_server, proves_refusal):
+    baseline = [dict(component="^iLO 5$", version="latest", image_uri=image_server + "/ilo5-3.12.bin")]
+    for check in (True, False):
+        cursor = bmc.cursor()
+        result = run_module("bmc_firmware", bmc.conn(baseline=baseline), check=check)
+        assert result["failed"] and "'latest' is not a version this module can compare" in result["msg"], result
+        proves_refusal(result["msg"])
+        assert bmc.writes_since(cursor) == []
+
+
 @pytest.mark.parametrize("bmc", ["node3"], indirect=True)
 def test_xfusion_bios_staged_until_reset(bmc):
     baseline = [dict(component="^Bios$", version="1.90", image_uri="file://" + str(FIRMWARE_DIR / "bios-1.90.bin"))]

@@ -66,20 +66,55 @@ def test_virtual_media_insert_and_eject(bmc):
 
 
 @pytest.mark.parametrize("bmc", ["spare6"], indirect=True)
-def test_virtual_media_does_not_silently_replace_someone_elses_image(bmc):
+@pytest.mark.refusal(area="virtual media (bmc_virtual_media)", field="replace",
+                     message="(eject it, or set replace: true)",
+                     fix="eject the other image first, or set replace: true if it may go")
+def test_virtual_media_does_not_silently_replace_someone_elses_image(bmc, proves_refusal):
     cursor = bmc.cursor()
     result = run_module("bmc_virtual_media", bmc.conn(image="https://127.0.0.1:18999/mine.iso"))
     assert result["failed"] and "freeOS" in result["msg"] and "replace: true" in result["msg"]
+    assert result["msg"].startswith("no free virtual media slot for CD on "), result["msg"]
+    proves_refusal(result["msg"])
     assert bmc.writes_since(cursor) == []
+
+
+@pytest.mark.parametrize("bmc", ["node1"], indirect=True)
+@pytest.mark.refusal(area="virtual media (bmc_virtual_media)", field="image",
+                     message="state is inserted but all of the following are missing: image",
+                     fix="give image (the ISO's URL), or state: ejected")
+def test_virtual_media_insert_without_an_image_is_refused_before_connecting(bmc, proves_refusal):
+    cursor = bmc.cursor()
+    result = run_module("bmc_virtual_media", bmc.conn(state="inserted"))
+    assert result["failed"], result
+    proves_refusal(result["msg"])
+    assert bmc.requests_since(cursor) == [], "refused before the BMC was asked anything"
+
+
+@pytest.mark.parametrize("bmc", ["node1"], indirect=True)
+@pytest.mark.refusal(area="boot override (bmc_boot)", field="target",
+                     message="cannot boot from cd (offers None, Pxe, Floppy, Cd, ",
+                     fix="one of the targets the message lists, spelled as listed (case-sensitive)")
+def test_boot_target_the_bmc_does_not_offer_is_refused_before_any_write(bmc, proves_refusal):
+    for check in (True, False):
+        cursor = bmc.cursor()
+        result = run_module("bmc_boot", bmc.conn(target="cd"), check=check)
+        assert result["failed"] and result["error_class"] == "RedfishUnsupported", result
+        proves_refusal(result["msg"])
+        assert "Cd" in result["msg"], result["msg"]
+        assert bmc.writes_since(cursor) == []
 
 
 # -- bmc_storage_controller -------------------------------------------------------------
 @pytest.mark.parametrize("bmc", ["node1"], indirect=True)
-def test_dell_perc9_to_hba_needs_consent_then_reboot(bmc):
+@pytest.mark.refusal(area="storage controller (bmc_storage_controller)", field="allow_data_loss",
+                     message="would destroy 1 volume(s) (Disk.Virtual.0:RAID.Integrated.1-1); set allow_data_loss: true to proceed",
+                     fix="back up or move the volumes' data, then set allow_data_loss: true")
+def test_dell_perc9_to_hba_needs_consent_then_reboot(bmc, proves_refusal):
     args = bmc.conn(mode="hba")
     cursor = bmc.cursor()
     refused = run_module("bmc_storage_controller", args)
     assert refused["failed"] and "allow_data_loss" in refused["msg"], refused
+    proves_refusal(refused["msg"])
     assert bmc.writes_since(cursor) == []
     args["allow_data_loss"] = True
     _c, applied, again = lifecycle(bmc, "bmc_storage_controller", args)
@@ -177,9 +212,17 @@ def test_bios_virtualization_profile_pending_then_applied(bmc):
 
 
 @pytest.mark.parametrize("bmc", ["node1"], indirect=True)
-def test_bios_unknown_attribute_fails(bmc):
-    result = run_module("bmc_bios", bmc.conn(attributes={"NoSuchKnob": "On"}))
-    assert result["failed"] and "NoSuchKnob" in result["msg"]
+@pytest.mark.refusal(area="BIOS (bmc_bios, hardware_prepare)", field="attributes.<name>",
+                     message="NoSuchKnob; nothing was sent (names are case-sensitive: use the names this BIOS lists, "
+                             "see bmc_info's bios)",
+                     fix="an attribute name this BIOS has, spelled as it lists it")
+def test_bios_unknown_attribute_fails(bmc, proves_refusal):
+    for check in (True, False):
+        cursor = bmc.cursor()
+        result = run_module("bmc_bios", bmc.conn(attributes={"NoSuchKnob": "On"}), check=check)
+        assert result["failed"] and "unknown BIOS attribute(s) on " in result["msg"], result
+        proves_refusal(result["msg"])
+        assert bmc.writes_since(cursor) == []
 
 
 def _bios_refusal(message, fix):
