@@ -105,7 +105,8 @@ class Adapter(object):
             if not DURATION_RE.match(str(value)):
                 raise Refusal("alert_for.%s '%s' is not a Prometheus duration such as 30s, 5m or 1h" % (key, value))
         if not DURATION_RE.match(str(thresholds["fencing_window"])):
-            raise Refusal("thresholds.fencing_window '%s' is not a Prometheus duration" % thresholds["fencing_window"])
+            raise Refusal("thresholds.fencing_window '%s' is not a Prometheus duration such as 30s, 5m or 1h"
+                          % thresholds["fencing_window"])
         for key in ("disk_wear_percent", "commit_latency_ms"):
             try:
                 number = float(thresholds[key])

@@ -53,9 +53,65 @@ def test_a_campus_name_that_cannot_be_a_file_name(proves_refusal):
     proves_refusal(refused([campus(name="North Campus")]))
 
 
-def test_a_campus_without_targets_is_refused():
-    assert "has no scrape targets" in refused([campus(targets={})])
+@pytest.mark.refusal(area="management plane", field="campuses[].targets",
+                     message="campus north has no scrape targets; set targets.node (host:port list) at least",
+                     fix="list the nodes' exporters (host:port) under targets.node")
+def test_a_campus_without_targets_is_refused(proves_refusal):
+    proves_refusal(refused([campus(targets={})]))
 
 
-def test_an_unknown_exporter_is_refused():
-    assert "targets.snmp is not an exporter" in refused([campus(targets={"snmp": ["10.0.0.1:9116"]})])
+@pytest.mark.refusal(area="management plane", field="campuses[].targets.<exporter>",
+                     message="targets.snmp is not an exporter this plane scrapes (known: ",
+                     fix="use one of the exporters the message lists")
+def test_an_unknown_exporter_is_refused(proves_refusal):
+    proves_refusal(refused([campus(targets={"snmp": ["10.0.0.1:9116"]})]))
+
+
+@pytest.mark.refusal(area="management plane", field="campuses[].alert_for",
+                     message="alert_for.osd_gone is not an alert window (known: ",
+                     fix="use one of the alert names the message lists")
+def test_an_unknown_alert_window_is_refused(proves_refusal):
+    proves_refusal(refused([campus(alert_for={"osd_gone": "5m"})]))
+
+
+@pytest.mark.refusal(area="management plane", field="campuses[].thresholds.fencing_window",
+                     message="thresholds.fencing_window 'an hour' is not a Prometheus duration such as 30s, 5m or 1h",
+                     fix="write the window as a Prometheus duration (30s, 5m, 1h)")
+def test_a_bad_fencing_window_is_refused(proves_refusal):
+    proves_refusal(refused([campus(thresholds={"fencing_window": "an hour"})]))
+
+
+@pytest.mark.refusal(area="management plane", field="campuses[].thresholds.commit_latency_ms",
+                     message="thresholds.commit_latency_ms 'fast' must be a positive number",
+                     fix="give the OSD commit latency in milliseconds that should alert, e.g. 50")
+def test_a_bad_latency_threshold_is_refused(proves_refusal):
+    proves_refusal(refused([campus(thresholds={"commit_latency_ms": "fast"})]))
+
+
+@pytest.mark.refusal(area="management plane", field="mgmt_prometheus.<option>",
+                     message="the prometheus adapter needs mgmt_prometheus.rules_dir",
+                     fix="set the management host's paths and URLs in mgmt_prometheus (see the role's defaults)")
+def test_a_prometheus_plane_without_its_paths_is_refused(proves_refusal):
+    with pytest.raises(base.Refusal) as exc:
+        registry.run([campus()], "present", {"prometheus": dict(PLANE["prometheus"], rules_dir="")}, check_mode=False)
+    proves_refusal(str(exc.value))
+
+
+@pytest.mark.refusal(area="management plane", field="mgmt_cloudtower.<option>",
+                     message="the cloudtower adapter needs mgmt_cloudtower.password",
+                     fix="set url, username and password in mgmt_cloudtower (the password from the vault)")
+def test_a_cloudtower_plane_without_credentials_is_refused(proves_refusal):
+    plane = {"cloudtower": {"url": "https://192.0.2.1", "username": "root"}}
+    with pytest.raises(base.Refusal) as exc:
+        registry.run([campus(adapter="cloudtower")], "present", plane, check_mode=False)
+    proves_refusal(str(exc.value))
+
+
+@pytest.mark.refusal(area="management plane", field="campuses[].cluster_ip / cluster_username / cluster_password",
+                     message="campus north uses the cloudtower adapter and needs cluster_ip",
+                     fix="give the SMTX cluster's management address and its credentials for the campus")
+def test_a_cloudtower_campus_without_its_cluster_address_is_refused(proves_refusal):
+    plane = {"cloudtower": {"url": "https://192.0.2.1", "username": "root", "password": "x"}}
+    with pytest.raises(base.Refusal) as exc:
+        registry.run([campus(adapter="cloudtower")], "present", plane, check_mode=False)
+    proves_refusal(str(exc.value))
