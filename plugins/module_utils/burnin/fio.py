@@ -55,8 +55,11 @@ def check_spec(spec):
         raise Refusal("burn-in runtime '%s' must be a whole number of seconds per job, at least 1" % spec.get("runtime"))
     names = set()
     for job in spec.get("jobs") or DEFAULT_JOBS:
-        if not NAME_RE.match(str(job.get("name") or "")) or job["name"] in names:
-            raise Refusal("burn-in job name '%s' is missing, not lower-case letters/digits/-/_, or used twice" % job.get("name"))
+        if not NAME_RE.match(str(job.get("name") or "")):
+            raise Refusal("burn-in job name '%s' is not a job name: lower-case letters, digits, '-' and '_', "
+                          "starting with a letter or digit, at most 41 characters" % job.get("name"))
+        if job["name"] in names:
+            raise Refusal("burn-in job name '%s' is used twice; each job of the mix needs its own name" % job["name"])
         names.add(job["name"])
         if job.get("rw") not in RW:
             raise Refusal("burn-in job %s: rw '%s' is not one of %s" % (job["name"], job.get("rw"), ", ".join(RW)))

@@ -82,12 +82,49 @@ def test_injection_outside_the_run(proves_refusal):
     proves_refusal(refused(inject={"command": "true", "at_seconds": 90}))
 
 
-def test_other_bad_specs_are_refused():
-    assert "needs target.pool" in refused(target={"rbdname": "x"})
-    assert "is not one of" in refused(engine="nbd")
-    assert "runtime" in refused(runtime=0)
-    assert "rw 'random'" in refused(jobs=[{"name": "a", "rw": "random", "bs": "4k"}])
-    assert "baseline rand-4k.iops 'fast'" in refused(baseline={"rand-4k": {"iops": "fast"}})
+def _burnin(field, message, fix):
+    return pytest.mark.refusal(area="burn-in", field=field, message=message, fix=fix)
+
+
+@pytest.mark.parametrize("change", [
+    pytest.param(dict(target={"rbdname": "x"}), marks=_burnin(
+        "burnin_target", "the rbd engine needs target.pool (the cluster pool and a test image in it)",
+        "give the pool and the test image (rbdname) for the rbd engine")),
+    pytest.param(dict(engine="libaio", target={}), marks=_burnin(
+        "burnin_target", "the libaio engine needs target.filename (a file or device to test)",
+        "give target.filename: a scratch file, or a disk that holds nothing")),
+    pytest.param(dict(engine="nbd"), marks=_burnin(
+        "burnin_engine", "burn-in engine 'nbd' is not one of rbd, libaio, psync", "rbd, libaio or psync")),
+    pytest.param(dict(runtime=0), marks=_burnin(
+        "burnin_runtime", "burn-in runtime '0' must be a whole number of seconds per job, at least 1",
+        "seconds per job, e.g. 600")),
+    pytest.param(dict(jobs=[{"name": "a", "rw": "random", "bs": "4k"}]), marks=_burnin(
+        "burnin_jobs[].rw", "burn-in job a: rw 'random' is not one of read, write, randread, randwrite, rw, readwrite, randrw",
+        "one of fio's rw modes the message lists")),
+    pytest.param(dict(jobs=[{"name": "a", "rw": "read", "bs": "4 KiB"}]), marks=_burnin(
+        "burnin_jobs[].bs", "burn-in job a: bs '4 KiB' is not a block size such as 4k or 1m", "write it as fio does: 4k, 64k, 1m")),
+    pytest.param(dict(jobs=[{"name": "Rand 4k", "rw": "randread", "bs": "4k"}]), marks=_burnin(
+        "burnin_jobs[].name", "burn-in job name 'Rand 4k' is not a job name: lower-case letters, digits, '-' and '_'",
+        "lower-case letters, digits, '-' and '_' (the name is a file name and a report label)")),
+    pytest.param(dict(jobs=[{"name": "a", "rw": "read", "bs": "4k"}, {"name": "a", "rw": "write", "bs": "4k"}]),
+                 marks=_burnin("burnin_jobs[].name", "burn-in job name 'a' is used twice; each job of the mix needs its own name",
+                               "give each job its own name")),
+    pytest.param(dict(baseline={"rand-4k": {"iops": "fast"}}), marks=_burnin(
+        "burnin_baseline", "burn-in baseline rand-4k.iops 'fast' must be a positive number",
+        "the measured number from an earlier report")),
+    pytest.param(dict(baseline={"rand-8k": {"iops": 1000}}), marks=_burnin(
+        "burnin_baseline", "burn-in baseline names job 'rand-8k', which is not in the job mix",
+        "name a job of burnin_jobs")),
+    pytest.param(dict(baseline={"rand-4k": {"speed": 1000}}), marks=_burnin(
+        "burnin_baseline", "burn-in baseline rand-4k.speed is unknown (known: ", "use a metric name the message lists")),
+    pytest.param(dict(inject={"at_seconds": 10}), marks=_burnin(
+        "burnin_inject.command", "burn-in inject needs a command (e.g. 'systemctl stop ceph-osd@3')",
+        "give the command that causes the failure")),
+    pytest.param(dict(inject={"command": "true", "job": "rand-8k"}), marks=_burnin(
+        "burnin_inject.job", "burn-in inject.job 'rand-8k' is not in the job mix", "name a job of burnin_jobs")),
+])
+def test_other_bad_specs_are_refused(change, proves_refusal):
+    proves_refusal(refused(**change))
 
 
 def test_interval_logs_are_joined_by_position_not_by_timestamp(tmp_path):
