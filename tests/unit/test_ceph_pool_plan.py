@@ -59,3 +59,14 @@ def test_volume_list_raw_and_lvm_normalised():
                  {"type": "db", "devices": ["/dev/nvme0n1"], "tags": {}}]}
     assert normalise_volume_list("raw", raw) == [{"id": 3, "uuid": "u3", "device": "/dev/loop7", "cluster_fsid": "f"}]
     assert normalise_volume_list("lvm", lvm) == [{"id": 1, "uuid": "u1", "device": "/dev/sdb", "cluster_fsid": "f"}]
+
+
+@pytest.mark.parametrize("size, min_size", [(3, 4), (3, 0)])
+@pytest.mark.refusal(area="cluster (ceph_pool, ceph role's ceph_pools)", field="ceph_pools[].min_size",
+                     message="must be between 1 and size 3",
+                     fix="a min_size from 1 to size: 2 for size 3 (the pool stops I/O below min_size copies)")
+def test_min_size_outside_1_to_size_is_refused_before_any_command(size, min_size, proves_refusal):
+    with pytest.raises(ValueError) as refused:
+        plan_pool(params(size=size, min_size=min_size), [pool()], RULES)
+    assert str(refused.value) == "min_size %d must be between 1 and size %d" % (min_size, size)
+    proves_refusal(str(refused.value))
