@@ -8,31 +8,16 @@
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
-build() {
-  [ -s "$EE_BASE_TAR" ] && [ "${1:-}" != --force ] && return 0
-  local t0 root
-  t0=$(now)
-  tmp=$(mktemp -d "$LAB_CACHE/build.XXXXXX")   # global: the EXIT trap needs it
-  # shellcheck disable=SC2154  # $m is the trap's own loop variable
-  trap 'for m in proc sys dev/pts dev; do umount -l "$tmp/root/$m" 2>/dev/null || true; done; rm -rf "$tmp"' EXIT
-  root="$tmp/root"
-  log "building the EE base image (Debian $NODE_SUITE, key $EE_BASE_KEY) from $NODE_MIRROR"
-  heartbeat "ee: debootstrap" debootstrap --variant=minbase --keyring="$NODE_KEYRING" \
-    --include="$(pkg_list "$EE_SRC/base-packages.txt" | paste -sd,)" \
-    "$NODE_SUITE" "$root" "$NODE_MIRROR" >"$tmp/debootstrap.log" 2>&1 \
-    || { tail -20 "$tmp/debootstrap.log" >&2; die "debootstrap failed"; }
+files() {
+  local root="$1"
   install -m 755 "$EE_SRC/pkgmgr" "$root/usr/local/sbin/pkgmgr"
   # apt in the image: no recommends, no stale lists or .debs (pkgmgr fetches lists per install).
   printf 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n' > "$root/etc/apt/apt.conf.d/90reforge-ee"
   rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb \
     "$root"/var/log/*.log "$root"/var/log/apt/*
   : > "$root/etc/machine-id"
-  tar -C "$root" --numeric-owner --xattrs -cf "$tmp/base.tar" .
-  mv "$tmp/base.tar" "$EE_BASE_TAR"
-  printf '{"key": "%s", "suite": "%s", "mirror": "%s", "build_seconds": %.1f, "bytes": %s}\n' \
-    "$EE_BASE_KEY" "$NODE_SUITE" "$NODE_MIRROR" "$(elapsed "$t0")" "$(stat -c %s "$EE_BASE_TAR")" > "$EE_BASE_TAR.json"
-  log "base root built in $(printf %.1f "$(elapsed "$t0")") s: $EE_BASE_TAR"
 }
+build() { build_root_tar "$EE_BASE_TAR" "$EE_BASE_KEY" "$EE_SRC/base-packages.txt" "the EE base image" files "$@"; }
 
 import() {
   ee_podman image exists "$EE_BASE_IMAGE" && return 0

@@ -26,18 +26,8 @@ ee_env() {
   fi
   # runc and cgroupfs as for the lab's nodes (crun 1.8 refuses this host's cgroup v1 hybrid;
   # the host's PID 1 is not systemd); limits at or below the host's hard limits.
-  if [ ! -s "$EE_CONF/containers.conf" ]; then
-    cat > "$EE_CONF/containers.conf.tmp" <<CONF
-[containers]
-default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-tmp_dir = "$EE_RUNROOT/tmp"
-CONF
-    mv "$EE_CONF/containers.conf.tmp" "$EE_CONF/containers.conf"
-  fi
+  # runc and cgroupfs as for the lab's nodes; limits at or below the host's hard limits.
+  [ -s "$EE_CONF/containers.conf" ] || write_podman_conf "$EE_CONF/containers.conf" "$EE_RUNROOT/tmp"
   export CONTAINERS_STORAGE_CONF="$EE_CONF/storage.conf" CONTAINERS_CONF="$EE_CONF/containers.conf"
 }
 

@@ -45,6 +45,49 @@ prune_cache() {
 now() { date +%s.%N; }
 elapsed() { echo "$(now) - $1" | bc; }
 
+# A debootstrap minbase root of Debian $NODE_SUITE with the packages of a list, made into a
+# tarball at <out> (with <out>.json: key, suite, mirror, build time, size). <customize> is a
+# function called with the root before it is packed. Skipped when <out> exists (--force
+# rebuilds). Callers hold the artifact's lock (with_lock).
+#   build_root_tar <out> <key> <package-list> <label> <customize> [--force]
+build_root_tar() {
+  local out="$1" key="$2" packages="$3" label="$4" customize="$5" force="${6:-}" t0 root
+  [ -s "$out" ] && [ "$force" != --force ] && return 0
+  t0=$(now)
+  tmp=$(mktemp -d "$LAB_CACHE/build.XXXXXX")   # global: the EXIT trap needs it
+  # Unmount anything debootstrap left mounted if we fail half-way.
+  # shellcheck disable=SC2154  # $m is the trap's own loop variable
+  trap 'for m in proc sys dev/pts dev; do umount -l "$tmp/root/$m" 2>/dev/null || true; done; rm -rf "$tmp"' EXIT
+  root="$tmp/root"
+  log "building $label (Debian $NODE_SUITE, key $key) from $NODE_MIRROR"
+  heartbeat "$label: debootstrap" debootstrap --variant=minbase --keyring="$NODE_KEYRING" \
+    --include="$(pkg_list "$packages" | paste -sd,)" \
+    "$NODE_SUITE" "$root" "$NODE_MIRROR" >"$tmp/debootstrap.log" 2>&1 \
+    || { tail -20 "$tmp/debootstrap.log" >&2; die "debootstrap failed"; }
+  "$customize" "$root"
+  tar -C "$root" --numeric-owner --xattrs -cf "$tmp/root.tar" .
+  mv "$tmp/root.tar" "$out"
+  printf '{"key": "%s", "suite": "%s", "mirror": "%s", "build_seconds": %.1f, "bytes": %s}\n' \
+    "$key" "$NODE_SUITE" "$NODE_MIRROR" "$(elapsed "$t0")" "$(stat -c %s "$out")" > "$out.json"
+  log "$label built in $(printf %.1f "$(elapsed "$t0")") s: $out"
+}
+
+# containers.conf for a podman store of the lab's: the two fixes this host needs
+# (docs/research: limits at or below the host's hard limits - no CAP_SYS_RESOURCE - and runc,
+# since crun 1.8 refuses the cgroup v1 hybrid; cgroupfs: the host's PID 1 is not systemd).
+# Extra [engine] lines after the tmp dir. Written atomically.
+#   write_podman_conf <file> <tmp_dir> [engine lines...]
+write_podman_conf() {
+  local file="$1" tmpdir="$2" line; shift 2
+  mkdir -p "$(dirname "$file")" "$tmpdir"
+  {
+    printf '[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n'
+    printf '[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\ntmp_dir = "%s"\n' "$tmpdir"
+    for line in "$@"; do printf '%s\n' "$line"; done
+  } > "$file.tmp"
+  mv "$file.tmp" "$file"
+}
+
 # The Debian packages the cluster roles install on a node (what bake.sh puts
 # into the baked image), read from the roles' own defaults and vars so the
 # list follows them: ceph, hypervisor, ha_cluster, and the migration sync

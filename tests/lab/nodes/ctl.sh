@@ -64,20 +64,7 @@ lock() {
 }
 
 write_containers_conf() {
-  mkdir -p "$PODMAN_TMP"
-  # The two fixes this host needs (research/lab.md): limits at or below the
-  # host's hard limits (no CAP_SYS_RESOURCE), and runc (crun 1.8 refuses
-  # cgroup v1 hybrid). cgroupfs: the host's PID 1 is not systemd.
-  cat > "$STATE/containers.conf" <<EOF
-[containers]
-default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-tmp_dir = "$PODMAN_TMP"
-hooks_dir = ["$STATE/hooks"]
-EOF
+  write_podman_conf "$STATE/containers.conf" "$PODMAN_TMP" "hooks_dir = [\"$STATE/hooks\"]"
   # A node that stops by itself (poweroff inside, crash) must drop off the
   # network like a real host: the hook pulls its cables.
   mkdir -p "$STATE/hooks"
