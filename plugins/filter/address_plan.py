@@ -8,6 +8,8 @@ gateways outside their subnet, too few addresses, duplicate MACs)."""
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
+import re
+
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_native
 
@@ -136,6 +138,9 @@ def address_plan(networks, nodes):
     return plan
 
 
+MAC_RE = re.compile(r'^(?:[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}|[0-9A-Fa-f]{4}(\.)[0-9A-Fa-f]{4}\2[0-9A-Fa-f]{4}|[0-9A-Fa-f]{12})$')
+
+
 def unique_macs(nics_by_node):
     """Check that no MAC address appears twice in {node: [mac, ...]}; return the
     normalised mapping (lower case, colon separated)."""
@@ -145,6 +150,9 @@ def unique_macs(nics_by_node):
     for node, macs in sorted((nics_by_node or {}).items()):
         result[node] = []
         for mac in macs or []:
+            # netaddr also reads short forms ('aa:bb:cc' as 00:aa:00:bb:00:cc): a NIC's MAC is six octets.
+            if not isinstance(mac, str) or not MAC_RE.match(mac):
+                raise AnsibleFilterError("unique_macs: node %s: invalid MAC %r: six octets, e.g. 52:54:00:12:34:56" % (node, mac))
             try:
                 norm = str(netaddr.EUI(mac, dialect=netaddr.mac_unix_expanded))
             except (netaddr.AddrFormatError, TypeError) as exc:

@@ -129,6 +129,18 @@ def test_unique_macs_refuses_a_malformed_mac(proves_refusal):
     proves_refusal(str(refused.value))
 
 
+@pytest.mark.parametrize("mac", ["aa:bb:cc", "52:54:00:12:34", "52:54:00:12:34:56:78", "52:54-00:12:34:56", 5254001234])
+def test_unique_macs_refuses_a_mac_that_is_not_six_octets(mac):
+    """netaddr alone reads 'aa:bb:cc' as 00:aa:00:bb:00:cc: a short MAC must not become another NIC's."""
+    with pytest.raises(AnsibleFilterError, match="six octets"):
+        unique_macs({"a": [mac]})
+
+
+@pytest.mark.parametrize("mac", ["52:54:00:12:34:56", "52-54-00-12-34-56", "5254.0012.3456", "525400123456", "52:54:00:AB:cd:EF"])
+def test_unique_macs_reads_the_usual_six_octet_forms(mac):
+    assert unique_macs({"a": [mac]})["a"][0].startswith("52:54:00:")
+
+
 def test_same_vlan_written_as_text_and_number_is_one_vlan():
     with pytest.raises(AnsibleFilterError, match="use the same vlan 10"):
         address_plan({"a": {"cidr": "10.0.0.0/24", "vlan": "10"}, "b": {"cidr": "10.0.1.0/24", "vlan": 10}}, ["n1"])
