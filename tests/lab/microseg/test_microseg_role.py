@@ -1,6 +1,8 @@
 """playbooks/segment.yml (role microseg, module microseg_policy) run by ansible-playbook against this host, with the
 table in a private network namespace: check mode shows the diff and writes nothing, the apply changes, the rerun is
 changed=0, a policy change is previewed as a ruleset diff, and a bad policy is refused before anything changes.
+The role's topology step reads the counters twice and draws the page: nothing in check mode, a rerun on a quiet
+campus changed=0.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ pytestmark = [pytest.mark.lab,
               pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("nft"), reason="needs root and nft (nftables)")]
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-NS = "rs%dr" % (os.getpid() % 100000)
+NS = "%s%dr" % (os.environ.get("REFORGE_MICROSEG_NS_PREFIX", "rs"), os.getpid() % 100000)
 TIERS = [{"name": "tier1", "description": "HIS/EMR"}, {"name": "tier2", "description": "ESB/integration"},
          {"name": "intranet", "description": "payment/nursing"}, {"name": "training", "description": "training/office"}]
 VMS = [{"name": "his-db", "tier": "tier1", "macs": ["52:54:00:aa:00:01"], "interfaces": ["vm-his-db"]},
@@ -105,3 +107,22 @@ def test_dry_run_on_a_node_without_nft_previews_the_whole_table(node):
     assert table_listing() == before
     out, recap = segment(node, VMS, FLOWS, without_nft=True, expect_rc=2)
     assert "nft is not installed (Debian package nftables)" in out
+
+
+def test_the_topology_step_writes_nothing_in_check_mode_and_a_quiet_rerun_changes_nothing(node):
+    topo = node / "topology"
+    extra = ["-e", "microseg_topology_dir=%s" % topo, "-e", "microseg_topology_campus=lab", "-e", "microseg_topology_window=0"]
+    segment(node, VMS, FLOWS)  # the table is there (the counters the step reads)
+    out, recap = segment(node, VMS, FLOWS, "--check", "--diff", *extra)
+    assert recap["changed"] == 1 and recap["failed"] == 0, out[-3000:]
+    assert not topo.exists(), "check mode wrote the topology page"
+    out, recap = segment(node, VMS, FLOWS, *extra)
+    assert recap["changed"] == 1, out[-3000:]
+    page = (topo / "lab-topology.html").read_text()
+    assert "Topology: lab" in page and "<svg" in page and "Flows from " in page
+    flows = json.loads((topo / "lab-flows.json").read_text())
+    assert flows["window"]["complete"] and len(flows["window"]["pairs"]) == 12
+    # no traffic in this namespace: the next window counts nothing, and the page of the first one stays
+    out, recap = segment(node, VMS, FLOWS, *extra)
+    assert recap["changed"] == 0, out[-3000:]
+    assert (topo / "lab-topology.html").read_text() == page

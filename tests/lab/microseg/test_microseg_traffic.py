@@ -3,21 +3,30 @@ five "VM" namespaces of four tiers hang on it by veth pairs, the generated nftab
 inside the node namespace (nothing touches the host's own tables), and every tier pair is probed with TCP, UDP and
 ICMP. Then a policy change is applied while request/reply streams run, and the allowed stream must lose nothing.
 
-Needs root and nft; no other lab component. Everything it creates is named rs<pid>* and removed even on failure.
+Needs root and nft; no other lab component. Everything it creates is named rs<pid>* (the prefix from
+$REFORGE_MICROSEG_NS_PREFIX if set, for labs that share a machine) and removed even on failure.
+The last test reads the counters over a window around the probe matrix and draws the topology page of a 4-node,
+30-VM campus with them (microseg_topology), checked in headless Chromium.
 """
 from __future__ import annotations
 
 import datetime
+import html
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from ansible_collections.reforge.hci.plugins.module_utils.microseg import evidence
+from lab import browser
+from lab.module_run import run_module
+
+from ansible_collections.reforge.hci.plugins.module_utils.microseg import evidence, flows
 from ansible_collections.reforge.hci.plugins.module_utils.microseg.nft import Nft, converge
 from ansible_collections.reforge.hci.plugins.module_utils.microseg.policy import parse_policy
 from ansible_collections.reforge.hci.plugins.module_utils.microseg.ruleset import desired_state, pair_name
@@ -26,7 +35,7 @@ pytestmark = [pytest.mark.lab,
               pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("nft"), reason="needs root and nft (nftables)")]
 
 AGENT = str(Path(__file__).with_name("agent.py"))
-TAG = "rs%d" % (os.getpid() % 100000)
+TAG = "%s%d" % (os.environ.get("REFORGE_MICROSEG_NS_PREFIX", "rs"), os.getpid() % 100000)
 NODE = TAG + "n"
 BRIDGE = "rseg%d" % (os.getpid() % 100000)
 LOG_GROUP = 7
@@ -346,3 +355,105 @@ def test_unlisted_drop_cuts_off_a_vm_missing_from_the_policy(topology):
     back = desired_state(parse_policy(TIERS, vm_list(), FLOWS), log_group=LOG_GROUP)
     result = converge(nft, back)
     assert result["plan"]["removed_counters"] == ["unlisted"] and "forward" in result["plan"]["rewritten_chains"]
+
+
+CAMPUS = Path(__file__).resolve().parents[2] / "unit" / "microseg" / "fixtures" / "campus-4n30vm.json"
+
+
+def counter_reading(node):
+    """What roles/microseg reads on a node for the flow window: the table as nft -j lists it, the time, the boot id."""
+    return dict(node=node, at=time.time(), boot_id=Path("/proc/sys/kernel/random/boot_id").read_text().strip(),
+                nft=sh("ip", "netns", "exec", NODE, "nft", "-j", "list", "table", "bridge", "reforge_microseg").stdout)
+
+
+def parsed(r):
+    return flows.reading(r["node"], r["nft"], r["at"], r["boot_id"], "reforge_microseg")
+
+
+def test_flow_window_a_table_reload_and_the_topology_page(topology, tmp_path):
+    """Per tier pair, what passed and what was dropped between two real readings agrees with the probes; a table
+    loaded again (a new handle, counters from zero) between two readings is reported as a reset, never negative;
+    the page of a 4-node, 30-VM campus drawn with the real window shows every node, tier, flow volume and drop."""
+    nft = topology["nft"]
+    policy = parse_policy(TIERS, vm_list(), FLOWS)
+    desired = desired_state(policy, log_group=LOG_GROUP)
+    converge(nft, desired)
+    tiers = [t["name"] for t in TIERS]
+    first = counter_reading("node1")
+    results = probe_all(policy, matrix(policy))
+    second = counter_reading("node1")
+    window = flows.window(tiers, [parsed(first), parsed(second)])
+    assert window["complete"] and not window["resets"]
+    expected = {}
+    for r in results:
+        if r["src_tier"] != r["dst_tier"]:
+            key = (r["src_tier"], r["dst_tier"])
+            expected.setdefault(key, {"allow": 0, "deny": 0})[r["expected"]] += 1
+    for p in window["pairs"]:
+        want = expected.get((p["src"], p["dst"]), {"allow": 0, "deny": 0})
+        assert p["drop_packets"] >= want["deny"], p
+        assert (p["drop_packets"] > 0) == (want["deny"] > 0), p
+        if want["allow"]:
+            assert p["allow_packets"] >= 2 * want["allow"] and p["allow_bytes"] > 0 and p["allow_pps"] > 0, p
+        else:
+            assert p["allow_packets"] == 0, p
+    assert next(w for w in window["within"] if w["tier"] == "tier1")["packets"] > 0
+
+    # A table loaded again (the boot file: delete and create in one transaction) starts its counters from zero.
+    nft.apply(desired.boot_script())
+    esb, his_app, office = 2, 1, 4
+    again = probe_all(policy, {esb: [dict(id=1, proto="tcp", port=8080, dst=ip(his_app))],
+                               office: [dict(id=2, proto="tcp", port=8080, dst=ip(his_app))]})
+    assert [r["passed"] for r in sorted(again, key=lambda r: r["id"])] == [True, False]
+    third = counter_reading("node1")
+    reset = flows.window(tiers, [parsed(second), parsed(third)])
+    assert not reset["complete"] and "table recreated" in reset["resets"][0]["reason"], reset["resets"]
+    now = parsed(third)["counters"]
+    for p in reset["pairs"]:
+        for kind in ("allow", "drop"):
+            assert p[kind + "_packets"] == now["%s_%s" % (kind, pair_name(p["src"], p["dst"]))]["packets"] >= 0
+    t21 = next(p for p in reset["pairs"] if (p["src"], p["dst"]) == ("tier2", "tier1"))
+    assert 2 <= t21["allow_packets"] < next(p for p in window["pairs"] if (p["src"], p["dst"]) == ("tier2", "tier1"))["allow_packets"]
+
+    # The page: the 4-node, 30-VM campus with the first window (the namespace node's counters drawn as node1's).
+    campus = json.loads(CAMPUS.read_text())
+    assert parse_policy(campus["tiers"], campus["vms"], campus["flows"]).as_dict()["flows"] == policy.as_dict()["flows"]
+    out = Path(os.environ.get("REFORGE_MICROSEG_EVIDENCE_DIR") or topology["work"])
+    out.mkdir(parents=True, exist_ok=True)
+    page = out / ("%s-topology.html" % campus["campus"])
+    for stale in (page, out / ("%s-flows.json" % campus["campus"])):
+        if stale.exists():
+            stale.unlink()
+    args = dict(campus=campus["campus"], dest=str(out), tiers=campus["tiers"], vms=campus["vms"], flows=campus["flows"],
+                nodes=campus["nodes"], networks=campus["networks"], osd_tree=campus["osd_tree"], readings=[first, second])
+    dry = run_module("microseg_topology", args, check=True)
+    assert dry["changed"] is True and not dry.get("failed"), dry
+    assert not page.exists(), "check mode wrote the page"
+    done = run_module("microseg_topology", args)
+    assert done["changed"] is True and page.exists()
+    assert done["window"]["pairs"] == window["pairs"]
+    assert run_module("microseg_topology", args)["changed"] is False, "the same inputs must give the same page"
+
+    dom = browser.dump_dom(page, tmp_path / "chrome")
+    assert re.search(r"<svg[^>]*>", dom), "no SVG in the page"
+    texts = set(html.unescape(t).strip() for t in re.findall(r"<text[^>]*>([^<]*)</text>", dom))
+    for name in ["node1", "node2", "node3", "node4", "tor-a.campus", "tor-b.campus", "unknown switch", "osd.10 DOWN"]:
+        assert name in texts, name
+    for tier in TIERS:
+        assert tier["name"] in texts, tier["name"]
+    assert {v["name"] for v in campus["vms"]} <= texts
+    for src, dst in expected:
+        p = next(x for x in window["pairs"] if (x["src"], x["dst"]) == (src, dst))
+        if expected[(src, dst)]["allow"]:
+            edge = re.search(r'<g id="flow_%s__%s" class="edge flow allowed">(.*?)</g>' % (src, dst), dom, re.S)
+            assert edge and "{:,} pkts".format(p["allow_packets"]) in html.unescape(edge.group(1)), (src, dst)
+        if expected[(src, dst)]["deny"]:
+            # the drops of a pair, on the dashed edge between the two tiers (both directions on one edge)
+            edges = [html.unescape(e) for e in re.findall(r'<g id="drop_(?:%s__%s|%s__%s)" class="edge flow denied">(.*?)</g>'
+                                                          % (src, dst, dst, src), dom, re.S)]
+            assert len(edges) == 1, "denied pair %s>%s not drawn once: %d" % (src, dst, len(edges))
+            assert "%s \u2192 %s: %s pkts" % (src, dst, "{:,}".format(p["drop_packets"])) in edges[0], edges[0]
+            assert 'stroke-dasharray' in edges[0], "denied traffic is drawn dashed"
+    assert "Flows from %s to %s" % (window["start"], window["end"]) in dom
+    png = out / ("%s-topology.png" % campus["campus"])
+    browser.screenshot(page, png, tmp_path / "chrome", size="1600,1000")
