@@ -54,6 +54,9 @@ options:
       - The campus's nodes, each with C(name), C(nics) (the Ethernet ports as M(reforge.hci.bmc_info) returns them -
         C(id), C(mac), C(speed_mbps), C(link), C(lldp) with C(chassis_id), C(port_id), C(system_name)), C(bonds)
         (C(name), C(mode), C(members)) and C(addresses) (network name to address).
+      - Optionally C(ip_link) (the output of C(ip -j link show) on the node) and C(lldpcli) (of C(lldpcli -f json show neighbors)) -
+        NICs are then matched to the node's interfaces by MAC and named like them, and lldpd's neighbours replace the
+        BMC's LLDP data; an interface with a neighbour that the facts do not list is added.
     type: list
     elements: dict
     default: []
@@ -123,6 +126,7 @@ import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.reforge.hci.plugins.module_utils.microseg.lldp import LldpError, node_nics
 from ansible_collections.reforge.hci.plugins.module_utils.microseg.flows import FlowError, reading, reading_from_output, window
 from ansible_collections.reforge.hci.plugins.module_utils.microseg.policy import PolicyError, parse_policy
 from ansible_collections.reforge.hci.plugins.module_utils.microseg.topology import (DotError, TopologyError, dot_source, model,
@@ -180,8 +184,14 @@ def main():
         readings = [reading_from_output(r.get('node'), r['output'], p['table']) if 'output' in r else
                     reading(r.get('node'), r.get('nft') or '', r.get('at'), r.get('boot_id'), p['table']) for r in p['readings']]
         flows = window(tiers, readings) if readings else None
-        graph = model(p['campus'], policy, p['nodes'], p['networks'], p['osd_tree'], flows)
-    except (FlowError, TopologyError, ValueError) as exc:
+        nodes = []
+        for node in p['nodes']:
+            node = dict(node)
+            if node.get('lldpcli') or node.get('ip_link'):
+                node['nics'] = node_nics(node.get('nics'), node.get('lldpcli'), node.get('ip_link'))
+            nodes.append(node)
+        graph = model(p['campus'], policy, nodes, p['networks'], p['osd_tree'], flows)
+    except (FlowError, TopologyError, LldpError, ValueError) as exc:
         module.fail_json(msg="microseg_topology: %s" % exc)
     dot = module.get_bin_path('dot')
     if dot is None:
