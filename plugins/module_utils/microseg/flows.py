@@ -100,10 +100,30 @@ def counter_delta(before, after, reset=False):
     return after - before, None
 
 
+def _interval(first, second, totals):
+    """Add the deltas from one reading to the next to ``totals``; return the reasons of a reset (empty: none)."""
+    reason = _reset_reason(first, second)
+    went_down = []
+    for name, after in sorted(second["counters"].items()):
+        before = first["counters"].get(name)
+        down = before is not None and (after["packets"] < before["packets"] or after["bytes"] < before["bytes"])
+        if down:
+            went_down.append(name)
+        for field in ("packets", "bytes"):
+            delta, _how = counter_delta(None if before is None else before[field], after[field], reset=bool(reason) or down)
+            totals.setdefault(name, dict(packets=0, bytes=0))[field] += delta
+    if went_down and not reason:
+        reason = "counters went down (%s): counters reset" % ", ".join(sorted(went_down)[:4])
+    if reason:
+        return ["%s between %s and %s" % (reason, iso(first["at"]), iso(second["at"]))]
+    return []
+
+
 def window(tiers, readings):
     """Per tier pair (every ordered pair of different tiers) and per tier (within), what passed and what was
     dropped between the first and the last reading of each node, summed over the nodes, with rates per second.
-    ``readings``: list of :func:`reading` dicts, two or more per node."""
+    ``readings``: list of :func:`reading` dicts, two or more per node; with more than two, each interval is taken on
+    its own, so a counter reset loses at most what was counted in the interval it falls in."""
     by_node = {}
     for r in readings:
         by_node.setdefault(r["node"], []).append(r)
@@ -116,28 +136,21 @@ def window(tiers, readings):
         rs = sorted(by_node[node], key=lambda r: r["at"])
         if len(rs) < 2:
             raise FlowError("node %s was read once: a window needs two readings per node" % node)
-        first, second = rs[0], rs[-1]
-        if second["at"] <= first["at"]:
-            raise FlowError("node %s: the two readings have the same time" % node)
+        first, last = rs[0], rs[-1]
         starts.append(first["at"])
-        ends.append(second["at"])
-        reason = _reset_reason(first, second)
-        went_down = []
-        for name, after in sorted(second["counters"].items()):
-            before = first["counters"].get(name)
-            down = before is not None and (after["packets"] < before["packets"] or after["bytes"] < before["bytes"])
-            if down:
-                went_down.append(name)
-            for field in ("packets", "bytes"):
-                delta, _how = counter_delta(None if before is None else before[field], after[field], reset=bool(reason) or down)
-                totals.setdefault(name, dict(packets=0, bytes=0))[field] += delta
-        gone.extend("%s on %s" % (name, node) for name in sorted(set(first["counters"]) - set(second["counters"])))
-        if went_down and not reason:
-            reason = "counters went down (%s): counters reset" % ", ".join(sorted(went_down)[:4])
+        ends.append(last["at"])
+        # consecutive readings, each interval on its own: a reset loses at most the interval it falls in
+        reasons = []
+        for before_r, after_r in zip(rs, rs[1:]):
+            if after_r["at"] <= before_r["at"]:
+                raise FlowError("node %s: two readings have the same time" % node)
+            reasons.extend(_interval(before_r, after_r, totals))
+        gone.extend("%s on %s" % (name, node) for name in sorted(set(first["counters"]) - set(last["counters"])))
+        reason = "; ".join(reasons) or None
         if reason:
             resets.append(dict(node=node, reason=reason))
-        nodes.append(dict(node=node, start=iso(first["at"]), end=iso(second["at"]), seconds=round(second["at"] - first["at"], 3),
-                          reset=reason))
+        nodes.append(dict(node=node, start=iso(first["at"]), end=iso(last["at"]), seconds=round(last["at"] - first["at"], 3),
+                          readings=len(rs), reset=reason))
     start, end = min(starts), max(ends)
     seconds = end - start
 
