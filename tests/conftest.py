@@ -49,7 +49,7 @@ AREAS = (("tests/unit/", "unit"), ("tests/test_collection_quality.py", "sanity a
          ("tests/lab/redfish/", "Redfish"), ("tests/integration/redfish/", "Redfish"),
          ("tests/lab/vcsim/", "migration"), ("tests/integration/migration/", "migration"),
          ("tests/integration/cluster/", "cluster"), ("tests/lab/nodes/", "cluster"),
-         ("tests/molecule/", "Molecule"), ("tests/perf/", "perf"), ("tests/ee/", "EE"))
+         ("tests/molecule/", "Molecule"), ("tests/perf/", "perf"), ("tests/ee/", "EE"), ("tests/integration/awx/", "EE"))
 
 
 def lane_of(nodeid: str) -> str:

@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lab.runner_job import BMCLog, write_methods
+
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EE_COLLECTIONS = "/usr/share/ansible/collections/ansible_collections/reforge/hci/"
-WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
 
 
 def _build(**env) -> tuple[str, str]:
@@ -48,26 +49,10 @@ def test_a_second_build_with_the_same_inputs_is_skipped(ee_image):
     assert "building" not in log, "neither the base image nor the EE may be rebuilt:\n" + log
 
 
-class _BMC:
-    """One simulated BMC's request log (tests/lab/redfish: /_lab/log)."""
-
-    def __init__(self, desc: dict, ca: str) -> None:
-        import requests
-        self.name, self.endpoint, self.system = desc["name"], desc["endpoint"], desc["system"]
-        self.http = requests.Session()
-        self.http.trust_env = False
-        self.http.verify = ca
-
-    def log_since(self, cursor: int) -> dict:
-        resp = self.http.get(self.endpoint + "/_lab/log?since=%d" % cursor, timeout=30)
-        resp.raise_for_status()
-        return resp.json()
-
-
 def test_discover_runs_in_the_ee_against_every_bmc(ee_image, lab, tmp_path):
     redfish = lab.get("redfish")
     ca = lab.get("pki")["ca"]
-    bmcs = [_BMC(d, ca) for d in redfish["bmcs"]]
+    bmcs = [BMCLog(d, ca) for d in redfish["bmcs"]]
     cursors = {b.name: b.log_since(0)["cursor"] for b in bmcs}
 
     # A private data dir as AWX prepares one: the project's playbook, the inventory, the job's
@@ -107,6 +92,5 @@ def test_discover_runs_in_the_ee_against_every_bmc(ee_image, lab, tmp_path):
     for bmc in bmcs:
         entries = bmc.log_since(cursors[bmc.name])["entries"]
         assert any(e["method"] == "GET" and e["path"].startswith(bmc.system) for e in entries), (bmc.name, entries)
-        writes = [(e["method"], e["path"]) for e in entries
-                  if e["method"] in WRITE_METHODS and "/SessionService/Sessions" not in e["path"]]
+        writes = write_methods(entries)
         assert writes == [], (bmc.name, writes)

@@ -23,6 +23,20 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
+CONTROLLER_VARS = REPO_ROOT / "playbooks" / "vars" / "awx_controller.yml"
+
+
+def load_controller_vars(path: Path = CONTROLLER_VARS) -> dict:
+    """playbooks/vars/awx_controller.yml as plain data (Ansible's !unsafe: the string it marks)."""
+    import yaml
+
+    class _Loader(yaml.SafeLoader):  # pylint: disable=too-many-ancestors
+        pass
+
+    _Loader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
+    return yaml.load(path.read_text(), Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+
+
 # ------------------------------------------------------------------ AWX's survey rules
 # As the controller validates a survey spec (awx/api/views: JobTemplateSurveySpec / _validate_spec_data):
 # every question has a type it knows, a question name, a variable and "required"; variables are unique; a

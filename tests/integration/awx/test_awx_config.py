@@ -28,17 +28,6 @@ CAMPUS_ORDER = ["playbooks/discover.yml", "playbooks/prepare_hardware.yml", "pla
 NOT_STAGES = {"site.yml", "awx_configure.yml"}
 
 
-class _TagTolerantLoader(yaml.SafeLoader):
-    """Ansible's !unsafe as the plain string it holds."""
-
-
-_TagTolerantLoader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
-
-
-def load_controller_vars(path: Path = VARS) -> dict:
-    return yaml.load(path.read_text(), Loader=_TagTolerantLoader)  # noqa: S506 (a SafeLoader subclass)
-
-
 def run_check(playbook: Path, tmp_path: Path, extra_vars: dict | None = None) -> dict:
     """awx_check.py on ``playbook``, with the campuses' on-disk inputs (CA files, the SSH key, secrets from
     the environment) replaced by stand-ins in tmp_path: the only values of the data that are not checked."""
@@ -46,7 +35,7 @@ def run_check(playbook: Path, tmp_path: Path, extra_vars: dict | None = None) ->
     ca.write_text("-----BEGIN CERTIFICATE-----\nstand-in\n-----END CERTIFICATE-----\n")
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "ANSIBLE_LOCAL_TEMP": str(tmp_path / "tmp")}
     campuses = []
-    for campus in load_controller_vars()["awx_campuses"]:
+    for campus in awx_check.load_controller_vars()["awx_campuses"]:
         campus = dict(campus)
         for key in [k for k in campus if k.endswith("_file")]:
             campus[key] = str(ca)
@@ -133,7 +122,7 @@ def test_no_secret_in_the_vars_file_the_surveys_or_the_inventory_variables(check
         elif isinstance(node, list):
             for index, value in enumerate(node):
                 walk(value, "%s[%d]" % (path, index))
-    walk(load_controller_vars())
+    walk(awx_check.load_controller_vars())
     for jt in _args(checked, "job_template") + _args(checked, "workflow_job_template"):
         for question in jt["survey_spec"]["spec"]:
             assert question["type"] != "password" and not re.search("(?i)pass|secret|token", question["variable"])
