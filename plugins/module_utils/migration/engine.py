@@ -13,12 +13,11 @@ __metaclass__ = type
 
 import concurrent.futures
 import json
-import os
 import time
 from typing import Any, Dict, List, Optional, Protocol, Tuple
 
 from ansible_collections.reforge.hci.plugins.module_utils.migration import extents as ext
-from ansible_collections.reforge.hci.plugins.module_utils.migration.journal import SyncJournal, atomic_write_json
+from ansible_collections.reforge.hci.plugins.module_utils.migration.journal import SyncJournal
 from ansible_collections.reforge.hci.plugins.module_utils.migration.throttle import Throttle
 from ansible_collections.reforge.hci.plugins.module_utils.migration.writers import TargetWriter
 
@@ -76,31 +75,9 @@ def plan_reads(extents: List[ext.Extent], settings: CopySettings) -> List[ext.Ex
     return list(ext.chunks(merged, settings.read_size))
 
 
-class ProgressFile:
-    """Progress of a running sync in a small JSON file (bytes, rate, ETA) that operators can watch."""
-
-    def __init__(self, path: Optional[str], total: int, label: Dict[str, Any]) -> None:
-        self.path = path
-        self.total = total
-        self.label = label
-        self._last = 0.0
-
-    def update(self, done: int, stats: CopyStats, final: bool = False) -> None:
-        if not self.path:
-            return
-        now = time.monotonic()
-        if not final and now - self._last < 0.5:
-            return
-        self._last = now
-        elapsed = max(now - stats.started, 1e-6)
-        rate = done / elapsed
-        data = dict(self.label)
-        data.update(bytes_done=done, bytes_total=self.total, bytes_read=stats.bytes_read,
-                    rate_mb_per_s=round(rate / 1e6, 2), state="done" if final else "running",
-                    eta_seconds=round((self.total - done) / rate, 1) if rate > 0 and not final else 0,
-                    updated=time.time())
-        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        atomic_write_json(self.path, data)
+class Progress(Protocol):
+    def update(self, done: int, stats: "CopyStats", final: bool = False) -> None:
+        """Bytes of the disk's extents on the target so far (``progress.DiskProgress``)."""
 
 
 def _copy_one(read: ext.Extent, reader: SourceReader, writer: TargetWriter, settings: CopySettings,
@@ -128,7 +105,7 @@ def _copy_one(read: ext.Extent, reader: SourceReader, writer: TargetWriter, sett
 
 
 def copy_extents(extents: List[ext.Extent], reader: SourceReader, writer: TargetWriter, journal: SyncJournal,
-                 settings: CopySettings, progress: Optional[ProgressFile] = None,
+                 settings: CopySettings, progress: Optional[Progress] = None,
                  throttle: Optional[Throttle] = None) -> CopyStats:
     """Copy ``extents`` minus what the journal already confirms; confirm after each target flush."""
     stats = CopyStats()
@@ -140,6 +117,8 @@ def copy_extents(extents: List[ext.Extent], reader: SourceReader, writer: Target
     unconfirmed: List[ext.Extent] = []
     unconfirmed_bytes = 0
     last_confirm = time.monotonic()
+    if progress:
+        progress.update(done_total, stats)  # before the first read: what a resumed run already has
 
     def confirm() -> None:
         nonlocal unconfirmed, unconfirmed_bytes, last_confirm
@@ -203,10 +182,6 @@ def copy_extents(extents: List[ext.Extent], reader: SourceReader, writer: Target
     if progress:
         progress.update(done_total, stats, final=True)
     return stats
-
-
-def progress_label(vm: str, disk_key: int, kind: str) -> Dict[str, Any]:
-    return {"vm": vm, "disk_key": disk_key, "kind": kind}
 
 
 def dump_stats(stats: CopyStats) -> str:

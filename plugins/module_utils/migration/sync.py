@@ -32,8 +32,9 @@ from ansible_collections.reforge.hci.plugins.module_utils.migration import exten
 from ansible_collections.reforge.hci.plugins.module_utils.migration import preflight
 from ansible_collections.reforge.hci.plugins.module_utils.migration import verify as verification
 from ansible_collections.reforge.hci.plugins.module_utils.migration.engine import (
-    CopySettings, ProgressFile, copy_extents, progress_label)
+    CopySettings, copy_extents)
 from ansible_collections.reforge.hci.plugins.module_utils.migration.errors import MigrationError
+from ansible_collections.reforge.hci.plugins.module_utils.migration.progress import SyncProgress
 from ansible_collections.reforge.hci.plugins.module_utils.migration.journal import (
     SyncJournal, is_own_snapshot, snapshot_description, snapshot_owner)
 from ansible_collections.reforge.hci.plugins.module_utils.migration.writers import (
@@ -135,7 +136,8 @@ class VmSync:
 
     def __init__(self, conn: VsphereConnection, vm_name: str, targets: Dict[str, Dict[str, Any]],
                  journal_dir: str, settings: CopySettings, progress_path: Optional[str] = None,
-                 verify_policy: str = "none", verify_samples: int = 64, vm_uuid: Optional[str] = None) -> None:
+                 verify_policy: str = "none", verify_samples: int = 64, vm_uuid: Optional[str] = None,
+                 progress_token: Optional[str] = None) -> None:
         self.conn = conn
         self.vm_name = vm_name
         self.vm_uuid = vm_uuid  # the instance UUID asked for; after the lookup, the VM's own
@@ -143,6 +145,8 @@ class VmSync:
         self.journal_dir = journal_dir
         self.settings = settings
         self.progress_path = progress_path
+        self.progress_token = progress_token
+        self.progress: Optional[SyncProgress] = None
         self.verify_policy = verify_policy
         self.verify_samples = verify_samples
         self.warnings: List[str] = []
@@ -270,6 +274,7 @@ class VmSync:
         self.vm_uuid = facts.get("uuid")
         refuse_unsyncable(facts, self._pending_snapshots(facts))
         journals = self._journals(facts)  # identities and targets checked before the first change
+        self.progress = SyncProgress(self.progress_path, self.vm_name, facts["disks"], token=self.progress_token)
         if vmops.enable_cbt(self.conn, vm):
             self.warnings.append("enabled CBT on %s" % self.vm_name)
         try:
@@ -278,6 +283,7 @@ class VmSync:
             disks_out = []
             for index, (disk, journal) in enumerate(zip(facts["disks"], journals)):
                 if disk["key"] in self._skip:
+                    self.progress.skipped(disk["key"], "committed")
                     disks_out.append(self._skipped(disk, journal))
                     continue
                 disks_out.append(self._sync_disk(vm, snapshot, facts, disk, journal, base_disks[disk["key"]], index))
@@ -312,8 +318,7 @@ class VmSync:
         kind = "full" if areas.change_id == changed_areas.FULL else "incremental"
         spec = target_for(self.targets, disk, index)
         reader = self._reader(vm, facts["datacenter"], base_disk)
-        progress = ProgressFile(self.progress_path, ext.total(areas.extents),
-                                progress_label(self.vm_name, disk["key"], kind))
+        progress = self.progress.start(disk["key"], kind, ext.total(areas.extents))
         self._wrote = True
         writer = open_writer(spec, capacity)
         cleared = 0
