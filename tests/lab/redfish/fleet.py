@@ -58,6 +58,12 @@ def main() -> None:
     start = time.monotonic()
     bmcs = build(args.count, args.base_port,
                  Config(power_delay=args.power_delay, realistic=args.realistic, latency=args.latency))
+    # The lab's account is the one ctl.sh writes into redfish.json and the inventories read
+    # (REDFISH_USERNAME/REDFISH_PASSWORD): a lab started with other credentials (the nodes
+    # lane's sentinel secrets) must accept those, not the template's root/calvin.
+    for bmc in bmcs:
+        bmc.username = os.environ.get("REDFISH_USERNAME") or bmc.username
+        bmc.password = os.environ.get("REDFISH_PASSWORD") or bmc.password
     fleet = Fleet(bmcs, args.cert, args.key).start()
     ready = Path(args.ready_file)
     tmp = ready.with_suffix(".tmp")
