@@ -60,6 +60,9 @@ func (l *Lab) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(r.URL.Path, "/_lab/"):
 		l.serveLab(w, r)
 	case strings.HasPrefix(r.URL.Path, "/folder/"):
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			l.counters.add("folder_"+r.Method, 1) // an upload or delete through the datastore browser
+		}
 		l.serveFolder(w, r)
 	case strings.HasPrefix(r.URL.Path, "/sdk"):
 		if l.faults.take("sdk_503") {
@@ -68,6 +71,8 @@ func (l *Lab) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		l.serveSDK(w, r)
 	default:
+		// vAPI (/rest: tagging) and the rest: by method, so a test sees any request that is not a read.
+		l.counters.add("http_"+r.Method, 1)
 		l.stock.ServeHTTP(w, r)
 	}
 }

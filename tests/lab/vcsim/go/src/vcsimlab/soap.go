@@ -97,9 +97,13 @@ func (l *Lab) serveSDK(w http.ResponseWriter, r *http.Request) {
 	}
 	method, err := simulator.UnmarshalBody(typeFunc, body)
 	if err != nil {
+		l.counters.add("soap_undecoded", 1)
 		l.copyOut(w, l.forward(r, body))
 		return
 	}
+	// Every SOAP method by name, whatever its answer: a test diffs these counters to
+	// prove a run called no state-changing method (the check-mode proof).
+	l.counters.add("soap_"+method.Name, 1)
 	switch method.Name {
 	case "Fetch":
 		l.fetch(w, r, body)
