@@ -529,6 +529,13 @@ class BMC:
             with self.lock:
                 self.hook_log.append(line)
 
+    # ----------------------------------------------------------- virtual media
+    def media_inserted(self, slot: dict, image: str) -> None:
+        """InsertMedia accepted: a BMC bound to a machine (lab.metal) fetches and connects the image here."""
+
+    def media_ejected(self, slot: dict) -> None:
+        """EjectMedia accepted: a BMC bound to a machine disconnects the image here."""
+
     # -------------------------------------------------------------- lab state
     def lab_state(self) -> dict:
         from . import vendor_ops

@@ -514,6 +514,7 @@ def action(bmc: "BMC", owner: str, key: str, params: dict) -> "Response":
     if short == "InsertMedia":
         return _insert_media(bmc, body, params)
     if short == "EjectMedia":
+        bmc.media_ejected(body)
         body.update({"Inserted": False, "Image": None, "ImageName": None, "ConnectedVia": "NotConnected"})
         return Response(204)
     if short == "SimpleUpdate":
@@ -533,6 +534,7 @@ def _insert_media(bmc: "BMC", body: dict, params: dict) -> "Response":
     scheme = urllib.parse.urlparse(image).scheme.lower()
     if scheme not in ("http", "https", "nfs", "cifs", "smb"):
         raise fail(400, "ActionParameterValueNotInList", image, "Image", "VirtualMedia.InsertMedia")
+    bmc.media_inserted(body, image)     # a BMC bound to a machine fetches the image and connects it (may refuse)
     body.update({"Image": image, "ImageName": image.rstrip("/").rsplit("/", 1)[-1], "Inserted": True,
                  "WriteProtected": params.get("WriteProtected", True), "ConnectedVia": "URI"})
     return Response(204)
