@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The lab: every counterpart the collection talks to, on this one machine.
 #   tests/lab/lab.sh up|down|status [component ...]
-# Components (in start order): pki redfish vcsim nodes. Each lives in
+# Components (in start order): pki redfish vcsim nodes; metal (QEMU machines behind BMCs, two
+# switches: tests/lab/metal) only when named, `lab.sh up metal`. Each lives in
 # tests/lab/<component>/ctl.sh with the same verbs; `up` is idempotent and
 # writes $REFORGE_LAB_DIR/<component>.json describing its endpoints.
 set -euo pipefail
