@@ -139,6 +139,18 @@ def lacp_show(metal: dict, port: str) -> dict:
     return fields
 
 
+def wait_lacp(metal: dict, port: str, done, polls: int = 600) -> str:
+    """`lacp/show <port>` once `done(output)` holds: waits on OVS's LACP state machine (polls at 0.1 s,
+    the cap only stops a switch that never gets there from hanging the run)."""
+    out = ""
+    for _ in range(polls):
+        out = appctl(metal, "lacp/show", port)
+        if done(out):
+            return out
+        time.sleep(0.1)
+    raise AssertionError(f"LACP state of {port} never reached the expected one:\n{out}")
+
+
 def test_switch_ports_are_an_mlag_pair_with_lacp_trunks_and_lldp(metal):
     """Every node-facing port: LACP active/fast with the pair's one system id; a node bond's two members
     (NICs 2k and 2k+1, one on each switch) share an aggregation key; 802.1Q trunks; the peer link; lldpd."""
@@ -154,7 +166,9 @@ def test_switch_ports_are_an_mlag_pair_with_lacp_trunks_and_lldp(metal):
             sys_ids |= {la["sys_id"], lb["sys_id"]}
             # No partner yet (machines off): the port falls back to a plain port, so an installer on one NIC
             # still has a network, as an MLAG port with LACP fallback/bypass does.
-            assert "defaulted" in appctl(metal, "lacp/show", a["tap"]) and la["may_enable"] == "true"
+            # (the expired -> defaulted step happens a few fast-LACP timeouts after `up`: waited for).
+            shown = wait_lacp(metal, a["tap"], lambda out: f"{a['tap']}: defaulted" in out)
+            assert "may_enable: true" in shown, shown
             for n in (a, b):
                 assert vsctl(metal, "get", "port", n["tap"], "vlan_mode").strip() == "trunk"
                 assert vsctl(metal, "port-to-br", n["tap"]).strip() == f"rmsw{n['switch']}"
@@ -192,13 +206,7 @@ def lacp_partner(metal):
 def test_lacp_negotiates_across_the_switch_pair(metal, lacp_partner):
     """The partner bond sees ONE partner system (the pair's id) on both members and aggregates them:
     what a node's 802.3ad bond will see. Waits on the protocol (fast LACP: 1 s PDUs), not on a clock."""
-    out = ""
-    for _ in range(600):
-        out = appctl(metal, "lacp/show", lacp_partner)
-        if out.count("current attached") == 2 and "status: active negotiated" in out:
-            break
-        time.sleep(0.1)
-    assert out.count("current attached") == 2, out
+    out = wait_lacp(metal, lacp_partner, lambda o: o.count("current attached") == 2 and "active negotiated" in o)
     partners = set(re.findall(r"partner sys_id: (\S+)", out))
     assert partners == {"02:52:4d:00:00:01"}, out
     bond = appctl(metal, "bond/show", lacp_partner)
