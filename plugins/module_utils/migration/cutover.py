@@ -80,7 +80,8 @@ class Cutover:
                  guest_shutdown_timeout: float = 300, qemu_memory_mb: Optional[int] = None,
                  domain_type: str = "kvm", rbd_auth: Optional[Dict[str, Any]] = None,
                  guest_conversion: str = "none", conversion_options: Optional[Dict[str, Any]] = None,
-                 vm_uuid: Optional[str] = None) -> None:
+                 vm_uuid: Optional[str] = None, progress_path: Optional[str] = None,
+                 progress_token: Optional[str] = None) -> None:
         self.conn = conn
         self.vm_name = vm_name
         self.vm_uuid = vm_uuid
@@ -102,6 +103,8 @@ class Cutover:
         self.guest_conversion = guest_conversion
         # {memory_mb, virtio_win, timeout, verbose}: passed to guest_conversion.GuestConversion
         self.conversion_options = conversion_options or {}
+        self.progress_path = progress_path  # the final sync's progress file (module_utils/migration/progress.py)
+        self.progress_token = progress_token
         self.steps: List[Dict[str, Any]] = []
         self.writes: List[Dict[str, Any]] = []
 
@@ -190,7 +193,8 @@ class Cutover:
             self._wrote("target_disks", "final sync into %s" % ", ".join(_where(d) for d in disks),
                         "journaled: the next sync resumes from the journal")
             sync = VmSync(self.conn, self.vm_name, self.targets, self.journal_dir, self.settings,
-                          verify_policy=self.verify_policy, vm_uuid=self.vm_uuid).run()
+                          verify_policy=self.verify_policy, vm_uuid=self.vm_uuid, progress_path=self.progress_path,
+                          progress_token=self.progress_token).run()
             self._step("final_sync", totals=sync["totals"], warnings=sync["warnings"],
                        kind=",".join(sorted({d["kind"] for d in sync["disks"]})))
             os.makedirs(self.domain_dir, exist_ok=True)
