@@ -2,10 +2,14 @@
 
 The BMC is the project's simulator (lab.redfish.bmc.BMC) with its power, boot override and virtual
 media wired to the machine: power on starts QEMU with the boot order the override asks for (bootindex),
-ForceOff is QMP ``quit``, a restart is QMP ``system_reset`` (or a fresh start when the override needs
-another boot order), GracefulShutdown is QMP ``system_powerdown`` (the state turns Off only when the
+ForceOff is QMP ``quit``, a restart is QMP ``system_reset``, GracefulShutdown is QMP ``system_powerdown`` (the state turns Off only when the
 guest really powers off), InsertMedia fetches the image over HTTP and connects it with
-``blockdev-change-medium``, EjectMedia is ``eject``. PowerState follows the QEMU process."""
+``blockdev-change-medium``, EjectMedia is ``eject``. PowerState follows the QEMU process.
+
+Every reset, whoever asks for it (the BMC, the guest rebooting itself, a QMP client), goes through the
+BMC's POST again, as on a real server: QEMU runs with ``-action reboot=shutdown``, its SHUTDOWN event
+names the cause, and on a reset the BMC starts it again with the boot order of that POST (a boot-once
+override is used by exactly one boot; bootindex is fixed for a QEMU process's life)."""
 from __future__ import annotations
 
 import ipaddress
@@ -97,11 +101,15 @@ class Machine:
         self.proc: subprocess.Popen | None = None
         self.boot_first: str | None = None      # "cd" | "disk" | "pxe": the order QEMU was started with
         self.media: Path | None = None          # the fetched image connected to the CD (survives power off)
-        self.on_exit = lambda: None
+        self.on_exit = lambda proc, reason: None     # called (watcher thread) when QEMU exits on its own
 
     @property
     def qmp_path(self) -> str:
         return str(self.spec.dir / "qmp.sock")
+
+    @property
+    def events_path(self) -> str:
+        return str(self.spec.dir / "events.sock")
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -126,6 +134,8 @@ class Machine:
                             f"logfile={d / 'serial.log'},logappend=on",
                 "-serial", "chardev:ser0",
                 "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
+                "-qmp", f"unix:{self.events_path},server=on,wait=off",
+                "-action", "reboot=shutdown",
                 "-pidfile", str(d / "qemu.pid")]
         for i in range(s.nics):
             boot = f",bootindex={index['nic']}" if "nic" in index and i == 0 else ""
@@ -144,20 +154,34 @@ class Machine:
         self.boot_first = first
         proc = self.proc
         deadline = time.monotonic() + 30
-        while not os.path.exists(self.qmp_path):        # QMP listens once QEMU is up
+        while not (os.path.exists(self.qmp_path) and os.path.exists(self.events_path)):   # listening: QEMU is up
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"QEMU of {self.spec.name} did not start (rc={proc.poll()}): "
                                    f"{(self.spec.dir / 'qemu.log').read_text()[-500:]}")
             time.sleep(0.05)
-        threading.Thread(target=self._watch, args=(proc,), daemon=True).start()
+        events = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        events.connect(self.events_path)
+        events.sendall(b'{"execute": "qmp_capabilities"}\n')
+        threading.Thread(target=self._watch, args=(proc, events), daemon=True).start()
 
-    def _watch(self, proc: subprocess.Popen) -> None:
+    def _watch(self, proc: subprocess.Popen, events: socket.socket) -> None:
+        """Read QEMU's events until it exits: the last SHUTDOWN says why (guest-shutdown, guest-reset,
+        host-qmp-system-reset, host-qmp-quit...)."""
+        reason = None
+        with events, events.makefile("r") as reader:
+            for line in reader:
+                try:
+                    msg = json.loads(line)
+                except ValueError:
+                    continue
+                if msg.get("event") == "SHUTDOWN":
+                    reason = msg.get("data", {}).get("reason")
         proc.wait()
         if self.proc is proc:
             self.proc = None
-            for f in ("qmp.sock", "qemu.pid"):
+            for f in ("qmp.sock", "events.sock", "qemu.pid"):
                 (self.spec.dir / f).unlink(missing_ok=True)
-            self.on_exit()
+            self.on_exit(proc, reason)
 
     def quit(self) -> None:
         """Pull the plug: QMP quit, and kill what does not go."""
@@ -173,6 +197,8 @@ class Machine:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        if self.proc is proc:
+            self.proc = None            # stopped on purpose: the watcher reports nothing
 
     def command(self, command: str, **arguments) -> dict:
         return qmp(self.qmp_path, command, **arguments)
@@ -213,10 +239,19 @@ class MetalBMC(BMC):
         if getattr(self, "machine", None) is not None:
             self.system()["PowerState"] = "On" if self.machine.running() else "Off"
 
-    def _machine_exited(self) -> None:
+    def _machine_exited(self, proc: subprocess.Popen, reason: str | None) -> None:
+        """QEMU ended without the BMC asking: a reset (re-POST, start again) or the guest powered off."""
         with self.lock:
-            self.system()["PowerState"] = "Off"
-            self.hook_log.append(f"{time.strftime('%H:%M:%S')} {self.machine.spec.name}: QEMU exited")
+            m = self.machine
+            if m.proc is not None:                      # started again meanwhile (a power-on raced the exit)
+                return
+            self.hook_log.append(f"{time.strftime('%H:%M:%S')} {m.spec.name}: QEMU ended ({reason})")
+            if reason in ("guest-reset", "host-qmp-system-reset", "host-ui") and \
+                    self.system().get("PowerState") == "On":
+                self.on_boot()
+                m.start(self._first_device())
+            else:
+                self.system()["PowerState"] = "Off"
 
     def _first_device(self) -> str:
         source = self.boot_history[-1]["source"] if self.boot_history else "None"
@@ -226,14 +261,12 @@ class MetalBMC(BMC):
                     graceful: bool = False) -> None:
         m = self.machine
         if final == "On":
-            self.on_boot()                      # POST: the override is read (and a Once override cleared)
-            first = self._first_device()
-            if m.running() and restart and first == m.boot_first:
+            if m.running():
+                # A reset: QEMU ends with reason host-qmp-system-reset and the watcher re-POSTs it.
                 m.command("system_reset")
             else:
-                if m.running():
-                    m.quit()
-                m.start(first)
+                self.on_boot()                  # POST: the override is read (and a Once override cleared)
+                m.start(self._first_device())
             self.system()["PowerState"] = "On"
         elif graceful:
             m.command("system_powerdown")       # ACPI power button: Off only once the guest powers off
@@ -267,5 +300,5 @@ class MetalBMC(BMC):
         return state
 
     def shutdown(self) -> None:
-        self.machine.on_exit = lambda: None
+        self.machine.on_exit = lambda proc, reason: None
         self.machine.quit()

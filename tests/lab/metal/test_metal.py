@@ -215,6 +215,41 @@ def test_lacp_negotiates_across_the_switch_pair(metal, lacp_partner):
         assert "current attached" in appctl(metal, "lacp/show", f"rmtsw{sw}")
 
 
+# ------------------------------------------------------------------------------------- power and POST
+def wait_state(bmc: BMCConn, done, polls: int = 1200) -> dict:
+    """The BMC's /_lab/state once `done(state)` holds (polled at 0.1 s; the cap only stops a hang)."""
+    st = {}
+    for _ in range(polls):
+        st = bmc.state()
+        if done(st):
+            return st
+        time.sleep(0.1)
+    raise AssertionError(f"BMC never reached the expected state: {json.dumps(st)[:2000]}")
+
+
+def test_every_reset_goes_through_post(metal):
+    """A boot-once CD override is used by one boot only, whoever resets the machine: a reset the BMC did
+    not ask for (QMP system_reset here, as a guest rebooting itself at the end of an install) re-POSTs
+    through the BMC and comes back disk-first; a restart through bmc_power does the same. (Machine 2:
+    the iLO dialect.)"""
+    bmc = BMCConn(metal, 1)
+    bmc.run("bmc_boot", target="Cd", override="once", mode="UEFI")
+    bmc.run("bmc_power", state="on")
+    st = bmc.state()
+    boots = st["boot_count"]
+    assert st["machine"]["boot_first"] == "cd" and st["boot_history"][-1]["source"] == "Cd"
+    from lab.metal.machine import qmp
+    qmp(bmc.machine["qmp"], "system_reset")
+    st = wait_state(bmc, lambda s: s["boot_count"] == boots + 1 and s["machine"]["running"])
+    assert st["machine"]["boot_first"] == "disk" and st["boot_history"][-1]["source"] == "None"
+    assert st["power_state"] == "On"
+    bmc.run("bmc_power", state="restart")
+    st = wait_state(bmc, lambda s: s["boot_count"] == boots + 2 and s["machine"]["running"])
+    assert st["machine"]["boot_first"] == "disk" and st["power_state"] == "On"
+    bmc.run("bmc_power", state="off")
+    assert bmc.state()["power_state"] == "Off" and not Path(bmc.machine["dir"], "qemu.pid").exists()
+
+
 # ------------------------------------------------------------------------------------- install media
 @pytest.fixture(scope="module")
 def installer_iso():
