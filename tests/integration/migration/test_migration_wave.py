@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 
+from lab.browser import dump_dom, screenshot
 from migration_ansible import REPO
 from migration_labvc import LabVC, assert_identical
 
@@ -112,18 +113,9 @@ def _rerun_keeps_the_record(env, extra, work, tmp_path):
     _look_at_the_report(reports / "lab-wave1.html", rerun["run_id"], first_run["run_id"], tmp_path, reports)
 
 
-def _chromium():
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.fail("headless Chromium is needed to look at the report (Debian package 'chromium')")
-    return chromium
-
-
 def _look_at_the_report(html, rerun_id, first_id, tmp_path, reports):
     """The latest HTML as a browser renders it: verdicts per VM, the timeline as SVG, the history lines."""
-    common = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=%s" % (tmp_path / "chrome")]
-    dom = subprocess.run(common + ["--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=120,
-                         check=False).stdout
+    dom = dump_dom(html, tmp_path / "chrome")
     rows = dict(re.findall(r'<tr data-vm="([^"]+)" data-verdict="([^"]+)"', dom))
     assert sorted(rows) == ["batch01", "batch02", "batch03", "db01"] and set(rows.values()) <= {"ok", "attention"}, rows
     assert dom.count('class="badge met"') >= 8  # RTO and RPO of four VMs, met
@@ -139,10 +131,7 @@ def _look_at_the_report(html, rerun_id, first_id, tmp_path, reports):
     assert re.search(r'<tr[^>]*data-run="%s"[^>]*>.*?nothing changed' % rerun_id, dom, re.S)
     assert "MiB" in dom and 'title="' in dom and "+00:00" in dom
     png = tmp_path / "wave.png"
-    subprocess.run(common + ["--screenshot=%s" % png, "--window-size=1500,1400", html.as_uri()],
-                   capture_output=True, timeout=120, check=False)
-    data = png.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20000, "a rendered page, not a blank one"
+    screenshot(html, png, tmp_path / "chrome", "1500,1400")
     shutil.copy(png, reports / "lab-wave1.png")
 
 

@@ -12,6 +12,7 @@ import subprocess
 
 import pytest
 
+from lab.browser import dump_dom, screenshot
 from redfish_lab import FAST, REPO_ROOT
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -103,22 +104,14 @@ def test_discover_report_and_chromium(campus, tmp_path):
     assert not report["servers"]["node3"]["measured"]["firmware_behind"] == [
         {"component": "Bios", "version": "1.86", "baseline": "2.20.1"}], "Dell baseline must not apply to xFusion"
 
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.fail("headless Chromium is needed to look at the report (Debian package 'chromium')")
     html = report_dir / "campus-reuse.html"
-    common = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=%s" % (tmp_path / "chrome")]
-    dom = subprocess.run(common + ["--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=120,
-                         check=False).stdout
+    dom = dump_dom(html, tmp_path / "chrome")
     rows = re.findall(r'<tr data-host="([^"]+)" data-grade="([^"]+)"', dom)
     assert dict(rows) == grades
     share = "%.1f %%" % (report["summary"]["reused_share"] * 100)
     assert share in dom
     png = tmp_path / "report.png"
-    subprocess.run(common + ["--screenshot=%s" % png, "--window-size=1400,900", html.as_uri()],
-                   capture_output=True, timeout=120, check=False)
-    data = png.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20000, "a rendered page, not a blank one"
+    screenshot(html, png, tmp_path / "chrome", "1400,900")
     shutil.copy(png, report_dir / "campus-reuse.png")
 
     # A reassessment that finds the same writes nothing (a second run of discovery changes nothing) and
@@ -143,6 +136,5 @@ def test_discover_report_and_chromium(campus, tmp_path):
     assert latest["history"][0] == first and first["grades"] == grades
     assert (report_dir / ("campus-reuse-%s.json" % first["run_id"])).read_text() == first_json
     assert (report_dir / ("campus-reuse-%s.html" % first["run_id"])).exists()
-    dom = subprocess.run(common + ["--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=120,
-                         check=False).stdout
+    dom = dump_dom(html, tmp_path / "chrome")
     assert 'data-run="%s"' % first["run_id"] in dom and latest["assessed_at"] in dom

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 import struct
-import subprocess
 import tempfile
 import zlib
 from collections import Counter
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.reforge.hci.plugins.module_utils.burnin import fio as fiomod
+from lab.browser import screenshot
 from lab.module_run import run_module
 
 pytestmark = pytest.mark.lab
@@ -98,12 +98,8 @@ def test_short_burnin_with_an_injected_failure_renders_its_report(tmp_path):
     again = run_module("burnin_run", args)
     assert again["changed"] is False and again["verdict"] == "PASS"
 
-    chromium = shutil.which("chromium") or pytest.fail("headless Chromium is needed (Debian package chromium)")
     png = folder / "report.png"
-    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                    f"--user-data-dir={tmp_path / 'chrome'}", f"--screenshot={png}", "--window-size=1240,1500",
-                    (folder / "report.html").as_uri()], capture_output=True, timeout=120, check=False)
-    width, height, rows = png_pixels(png.read_bytes())
+    width, height, rows = png_pixels(screenshot(folder / "report.html", png, tmp_path / "chrome", "1240,1500"))
     top = Counter(px for row in rows[:200] for px in row)
     assert top[(0x2E, 0x7D, 0x32)] > 2000, "the green PASS banner is visible at the top"
     everything = Counter(px for row in rows for px in row)
