@@ -41,7 +41,7 @@ LAB_BMCS = 6
 def _free_run(count: int) -> int:
     """The first of ``count`` consecutive free TCP ports on 127.0.0.1."""
     rng = random.Random()
-    for _ in range(200):
+    for _attempt in range(200):
         base = rng.randrange(30000, 60000 - count)
         socks = []
         try:

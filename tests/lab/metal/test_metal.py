@@ -143,7 +143,7 @@ def wait_lacp(metal: dict, port: str, done, polls: int = 600) -> str:
     """`lacp/show <port>` once `done(output)` holds: waits on OVS's LACP state machine (polls at 0.1 s,
     the cap only stops a switch that never gets there from hanging the run)."""
     out = ""
-    for _ in range(polls):
+    for _poll in range(polls):
         out = appctl(metal, "lacp/show", port)
         if done(out):
             return out
@@ -219,7 +219,7 @@ def test_lacp_negotiates_across_the_switch_pair(metal, lacp_partner):
 def wait_state(bmc: BMCConn, done, polls: int = 1200) -> dict:
     """The BMC's /_lab/state once `done(state)` holds (polled at 0.1 s; the cap only stops a hang)."""
     st = {}
-    for _ in range(polls):
+    for _poll in range(polls):
         st = bmc.state()
         if done(st):
             return st

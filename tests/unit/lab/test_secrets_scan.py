@@ -26,7 +26,7 @@ def test_finds_each_form_and_nothing_else(tmp_path):
     assert ("job.json", "json-escaped") in found
     assert ("hdr.txt", "basic-auth(root)") in found
     assert ("old.log.gz", "plain") in found
-    assert not any(name in ("clean.log", "disk.raw") for name, _ in found)
+    assert not any(name in ("clean.log", "disk.raw") for name, _form in found)
     assert result["skipped"] == [str(tmp_path / "disk.raw")]
 
 

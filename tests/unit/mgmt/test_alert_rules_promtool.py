@@ -41,7 +41,7 @@ def minutes(duration: str) -> int:
 
 
 def with_labels(metric: str, campus: dict) -> tuple[str, dict]:
-    name, _, rest = metric.partition("{")
+    name, _brace, rest = metric.partition("{")
     labels = dict(re.findall(r'(\w+)="([^"]*)"', rest))
     labels.update(campus=campus["name"], cluster=campus["cluster"])
     return name + "{" + ",".join('%s="%s"' % item for item in sorted(labels.items())) + "}", labels
@@ -58,7 +58,7 @@ def rule_test(rule: dict) -> dict:
     wait = minutes(rule["for"])
     steps = wait + 10
     series, labels = with_labels(metric, CAMPUS)
-    other, _ = with_labels(metric, OTHER)
+    other, _labels = with_labels(metric, OTHER)
     values = "%s %sx%d" % (" ".join([str(healthy)] * 5), failing, steps)
     expected = dict(labels, **rule["labels"])
     checks = [{"eval_time": "4m", "alertname": rule["alert"], "exp_alerts": []}]
@@ -75,7 +75,7 @@ def rule_test(rule: dict) -> dict:
 def fencing_test(rule: dict) -> dict:
     """A counter of fencing events: an alert while the last hour saw one, none before and none an hour later."""
     series, labels = with_labels('reforge_pacemaker_fencing_events_total{node="node1"}', CAMPUS)
-    other, _ = with_labels('reforge_pacemaker_fencing_events_total{node="node1"}', OTHER)
+    other, _labels = with_labels('reforge_pacemaker_fencing_events_total{node="node1"}', OTHER)
     expected = dict(labels, **rule["labels"])
     return {"interval": "1m", "name": rule["alert"],
             "input_series": [{"series": series, "values": "0x9 1x120"}, {"series": other, "values": "0x9 1x120"}],
@@ -112,7 +112,7 @@ def rules_fixture(tmp_path):
 
 
 def test_every_alert_fires_after_its_window_and_only_for_its_campus(rules, tmp_path):
-    _, written = rules
+    written = rules[1]
     assert {rule["alert"] for rule in written} == set(CASES) | {"PacemakerFencingEvent"}, "a case per alert"
     tests = [fencing_test(rule) if rule["alert"] == "PacemakerFencingEvent" else rule_test(rule) for rule in written]
     run = promtool(tmp_path, tests)

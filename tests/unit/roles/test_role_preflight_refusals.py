@@ -23,8 +23,8 @@ CEPH = {"ceph_public_network": "10.0.0.0/24", "ceph_public_address": "10.0.0.11"
 
 def run_preflight(tmp_path, role, variables):
     play = [{"hosts": "localhost", "gather_facts": False, "connection": "local", "vars": variables,
-             "tasks": [{"name": "the role's preflight", "ansible.builtin.include_role": {
-                 "name": "reforge.hci.%s" % role, "tasks_from": "preflight.yml"}},
+             "tasks": [{"name": "the role's preflight",
+                        "ansible.builtin.include_role": {"name": "reforge.hci.%s" % role, "tasks_from": "preflight.yml"}},
                        {"name": "after the preflight", "ansible.builtin.debug": {"msg": "REACHED-AFTER-PREFLIGHT"}}]}]
     path = tmp_path / "play.yml"
     path.write_text(yaml.safe_dump(play, sort_keys=False))
