@@ -27,7 +27,7 @@ from ansible_collections.reforge.hci.plugins.module_utils.migration import prefl
 from ansible_collections.reforge.hci.plugins.module_utils.migration import guest_conversion as v2v
 from ansible_collections.reforge.hci.plugins.module_utils.migration.engine import CopySettings
 from ansible_collections.reforge.hci.plugins.module_utils.migration.errors import CutoverError, MigrationError
-from ansible_collections.reforge.hci.plugins.module_utils.migration.sync import VmSync, target_for
+from ansible_collections.reforge.hci.plugins.module_utils.migration.sync import VmSync, target_for, vm_lock
 from ansible_collections.reforge.hci.plugins.module_utils.migration.writers import release_sync_marks
 from ansible_collections.reforge.hci.plugins.module_utils.vsphere import vm as vmops
 from ansible_collections.reforge.hci.plugins.module_utils.vsphere.connection import VsphereConnection
@@ -166,6 +166,10 @@ class Cutover:
         return os.path.join(self.domain_dir, "%s.serial.log" % self.vm_name)
 
     def run(self) -> Dict[str, Any]:
+        with vm_lock(self.journal_dir, self.vm_name):
+            return self._run()
+
+    def _run(self) -> Dict[str, Any]:
         earlier = earlier_cutover(self.journal_dir, self.vm_name, settle=True)
         if earlier is not None:
             return earlier

@@ -22,6 +22,9 @@ A sync that fails before it wrote to any target removes the snapshot it took or 
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
+import contextlib
+import errno
+import fcntl
 import os
 import re
 import time
@@ -48,6 +51,52 @@ from ansible_collections.reforge.hci.plugins.module_utils.vsphere.errors import 
 def journal_path(journal_dir: str, vm_name: str, disk_key: int) -> str:
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", vm_name)
     return os.path.join(journal_dir, "%s-disk%d.journal.json" % (safe, disk_key))
+
+
+class VmBusy(MigrationError):
+    """Another run (a sync or a cutover) holds this VM's lock on this host."""
+
+
+_HELD: Dict[str, List[Any]] = {}  # lock path -> [fd, depth]: this process's locks (a cutover runs its final sync)
+
+
+@contextlib.contextmanager
+def vm_lock(journal_dir: str, vm_name: str):
+    """One run per VM and journal dir at a time.
+
+    A job cancelled in AWX can leave its async sync running on the sync host; a rerun beside it would write
+    the same targets and journals twice at once. The second run is refused, naming the holder, before it
+    reads or writes anything. The lock is the kernel's (flock): a killed run holds nothing.
+    """
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", vm_name)
+    path = os.path.join(journal_dir, "%s.lock" % safe)
+    held = _HELD.get(path)
+    if held is not None:
+        held[1] += 1
+        try:
+            yield path
+        finally:
+            held[1] -= 1
+        return
+    os.makedirs(journal_dir, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        if exc.errno in (errno.EAGAIN, errno.EACCES):
+            raise VmBusy("another sync or cutover of %s is running on this host (pid %s, lock %s): nothing was "
+                         "read or written; wait for it to end, or stop it, then run again" % (vm_name, holder, path))
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    _HELD[path] = [fd, 1]
+    try:
+        yield path
+    finally:
+        del _HELD[path]
+        os.close(fd)  # closing releases the flock; the file stays (removing it would race a waiting run)
 
 
 def target_for(targets: Dict[str, Dict[str, Any]], disk: Dict[str, Any], index: int) -> Dict[str, Any]:
@@ -268,6 +317,10 @@ class VmSync:
         return host_read.access_of(self.conn).reader(self.conn, vm, datacenter, base_disk.backing.fileName)
 
     def run(self) -> Dict[str, Any]:
+        with vm_lock(self.journal_dir, self.vm_name):
+            return self._run()
+
+    def _run(self) -> Dict[str, Any]:
         started = time.monotonic()
         vm = vmops.find_vm(self.conn, self.vm_name, uuid=self.vm_uuid)
         facts = vmops.vm_facts(self.conn, vm)
