@@ -51,7 +51,13 @@ fi
 # (18001.., 18400, 18443..) nor the benchmarks' fleet (18060..18259).
 SIMS_ENV=(REFORGE_LAB_DIR="$REPO_ROOT/.lab-sims" REFORGE_LAB_BMC_BASE_PORT=18301 REFORGE_LAB_SUSHY_PORT=18500
           VCSIM_PORT=18643)
-NODES_ENV=(REFORGE_LAB_DIR="$REPO_ROOT/.lab")
+# The nodes lane runs the whole pipeline with sentinel passwords, new each run, for the BMCs,
+# vCenter and hacluster (read by the lab's ctl.sh and inventories/lab); its last cluster test
+# looks for them, and for the cluster's Ceph keys, in every log, report and journal. Only this
+# lane: the simulator tests of the sims lane log in with the templates' own accounts.
+sentinel() { printf 'Snt1-%s-%s' "$1" "$(od -An -tx1 -N8 /dev/urandom | tr -d ' \n')"; }
+NODES_ENV=(REFORGE_LAB_DIR="$REPO_ROOT/.lab" REDFISH_PASSWORD="$(sentinel bmc)" VMWARE_PASSWORD="$(sentinel vcenter)"
+           REFORGE_HACLUSTER_PASSWORD="$(sentinel hacluster)")
 
 lane() {  # lane <name> <lab components...>: bring its lab up, then its tests
   local name="$1" t rc; shift

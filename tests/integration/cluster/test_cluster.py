@@ -7,9 +7,11 @@ which powers a node off.
 """
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -21,8 +23,9 @@ import pytest
 import yaml
 
 from ansible_collections.reforge.hci.plugins.module_utils.vsphere import vm as vmops
-from integration.cluster.helpers import (LAB_DIR, REPO_ROOT, boot_sector, ceph_json, playbook,
-                                         resource_node, ssh, wait_domain_running, wait_for)
+from integration.cluster.helpers import (LAB_DIR, REPO_ROOT, bmc_log_cursors, bmc_writes_since, boot_sector,
+                                         ceph_json, cluster_fingerprint, mark_nodes, node_fingerprint, playbook,
+                                         resource_node, ssh, vcenter_writes, wait_domain_running, wait_for)
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -308,8 +311,9 @@ def test_second_run_changes_nothing(cluster_lab):
             assert "running" in ssh(node, "virsh pool-info vms | grep '^State:'").stdout.decode()
 
 
+@pytest.mark.skipif(FULL, reason="the full scope dry-runs the whole site.yml on the built lab instead (test_check_mode_of_the_whole_site_playbook_...)")
 def test_check_mode_on_the_built_cluster_reports_no_change(cluster_lab):
-    run = playbook("cluster.yml", *SCOPE, "--check", "--diff", *(["-e", VM_VARS] if FULL else []))
+    run = playbook("cluster.yml", *SCOPE, "--check", "--diff")
     assert run.rc == 0, run.output[-4000:]
     assert run.changed == 0, run.changed_tasks()
 
@@ -576,6 +580,64 @@ def test_failed_libvirt_boot_check_leaves_the_rbd_image_as_synced_and_the_source
     assert "rollback_base_restored" in run.output, run.output[-6000:]
 
 
+WAVE_RECORD_TASKS = tuple(f"TASK [reforge.hci.migration_wave : {t}]" for t in (
+    "Write this run's dated record", "Write this run's dated HTML report",
+    "Write the wave's history (atomic replace, this run appended)", "Write the latest JSON report (the whole history)",
+    "Write the latest HTML report (the whole history)"))
+
+
+@needs_full_stack
+def test_check_mode_of_the_whole_site_playbook_writes_nothing_anywhere(cluster_lab, lab):
+    """Issue 17: `site.yml --check --diff` on the built lab (every stage: discover, prepare, cluster,
+    expand, migrate) sends no write to any BMC or to vCenter and changes nothing on any node."""
+    sys.path.insert(0, str(REPO_ROOT / "tests" / "integration" / "migration"))
+    from migration_labvc import LabVC  # pylint: disable=import-outside-toplevel
+    vc = LabVC(lab.get("vcsim"))
+    bmcs, ca = cluster_lab["redfish"]["bmcs"], str(LAB_DIR / "pki" / "ca.pem")
+    nodes = ("node1", "node2", "node3", "node4")
+    # The lane has not assessed the hardware yet: the real discovery (which writes the reuse
+    # report, read-only on the BMCs) makes the stage converged, as on a built campus.
+    start = time.monotonic()
+    discover = playbook("discover.yml")
+    assert discover.rc == 0, discover.output[-4000:]
+    mark_nodes(nodes)
+    before = {n: node_fingerprint(n)[0] for n in nodes}
+    cluster_before = cluster_fingerprint("node1")
+    cursors = bmc_log_cursors(bmcs, ca)
+    counters = vc.counters()
+    report_files_before = sorted((LAB_DIR / "migration" / "reports").iterdir())
+    run = playbook("site.yml", "--check", "--diff", "-e", VM_VARS, timeout=2400)
+    assert run.rc == 0, run.output[-6000:]
+    MEASURED["site_check_seconds"] = round(run.seconds, 1)
+    bmc_writes, bmc_requests = bmc_writes_since(cursors, ca)
+    moved = vc.counters_since(counters)
+    print(f"site.yml --check: {run.seconds:.0f} s, {bmc_requests} BMC requests, "
+          f"vCenter: {sum(n for k, n in moved.items() if k.startswith('soap_'))} SOAP calls {moved}")
+    assert not bmc_writes, bmc_writes
+    assert bmc_requests > 0 and moved.get("soap_RetrievePropertiesEx", 0) + moved.get("soap_RetrieveProperties", 0) > 0, \
+        "the run did not reach the simulators: an empty log proves nothing"
+    assert not vcenter_writes(moved), vcenter_writes(moved)
+    # Nothing changed on a node: the same state, and no file newer than the marker but the daemons' own.
+    for node in nodes:
+        state, changed = node_fingerprint(node)
+        assert state == before[node], (node, [x for x in state if x not in before[node]])
+        assert not changed, (node, changed)
+    assert cluster_fingerprint("node1") == cluster_before
+    # Every stage the lab has run is converged: no would-change. The hardware stage is the
+    # exception the lab makes on purpose: the nodes lane never prepares its BMCs (a BIOS
+    # change restarts the server, and these BMCs power-cycle the lab hosts that run the
+    # cluster), so there the dry run says what it would do - and, above, sends nothing.
+    # The wave keeps a dated record of every run, one that finds nothing to do too ("nothing changed:
+    # ... already cut over, left alone"): its dry run says it would write that record, and writes none.
+    reports = sorted((LAB_DIR / "migration" / "reports").iterdir())
+    unexplained = [t for t in run.changed_tasks()
+                   if not t.startswith("TASK [reforge.hci.hardware_prepare : ")
+                   and not (t.startswith(WAVE_RECORD_TASKS) and t.endswith("changed: [localhost]"))]
+    assert not unexplained, unexplained
+    assert reports == report_files_before, "the dry run wrote a wave report"
+    MEASURED["check_mode_proof_seconds"] = round(time.monotonic() - start, 1)
+
+
 @needs_full_stack
 def test_unresponsive_node_is_fenced_through_redfish_and_its_vm_restarts_elsewhere(cluster_lab):
     victim = resource_node("node1", f"vm-{VM}")
@@ -614,6 +676,96 @@ def test_unresponsive_node_is_fenced_through_redfish_and_its_vm_restarts_elsewhe
     MEASURED["rejoin_seconds"] = round(time.monotonic() - start, 1)
     # As an operator would after the repair: clear the failure records the fencing left.
     ssh(anchor, "pcs resource cleanup", check=False)
+
+
+# The lab's own credential inputs: they must hold the passwords (the simulators and tests log in
+# with them). Everything else under the lab dir is output and is scanned.
+LAB_CREDENTIAL_INPUTS = {
+    "redfish.json": "the BMC simulators' account, written by tests/lab/redfish/ctl.sh for the tests",
+    "vcsim.json": "the lab vCenter's account, written by tests/lab/vcsim/ctl.sh for the tests",
+    "redfish/sushy.htpasswd": "sushy-tools' account (a bcrypt hash)",
+}
+# Lab dir entries that are not outputs of the pipeline: the nodes' container storage and disks
+# (each node is scanned on the node itself, below), the apt repository, the vCenter's datastores
+# (the source VMs' disk images), the CA and ssh keys.
+LAB_NOT_OUTPUT = ("nodes", "vcsim/datastore", "vcsim/nfs-ds01", "pki", "ssh")
+# On a node a secret is expected where it is kept - keyrings, libvirt's secret store, the
+# monitors' auth database; anywhere else (plain text or any form secrets_scan.forms writes) is a hit.
+NODE_KEY_STORES = ("*.keyring", "/etc/libvirt/secrets/*", "/var/lib/ceph/mon/*/store.db/*")
+NODE_SEARCHED = ("/etc", "/var", "/root", "/srv", "/home", "/tmp", "/run", "/opt", "/usr/local")
+
+
+@needs_full_stack
+def test_no_secret_in_any_log_report_journal_or_node_file(cluster_lab, tmp_path):
+    """Issue 17: the nodes lane runs with sentinel passwords (scripts/test.sh); after the whole
+    pipeline - build, expansion, wave, check mode, fencing - none of them, nor the cluster's Ceph
+    keys, is in the Ansible log, a report, a journal, the lab's outputs or anywhere on a node."""
+    sys.path.insert(0, str(REPO_ROOT / "tests"))
+    from lab import secrets_scan  # pylint: disable=import-outside-toplevel
+    secrets = {"bmc": os.environ.get("REDFISH_PASSWORD", ""), "vcenter": os.environ.get("VMWARE_PASSWORD", ""),
+               "hacluster": os.environ.get("REFORGE_HACLUSTER_PASSWORD", "")}
+    if not all(v.startswith("Snt1-") for v in secrets.values()):
+        pytest.skip("needs the nodes lane's sentinel secrets (scripts/test.sh sets REDFISH_PASSWORD, "
+                    "VMWARE_PASSWORD, REFORGE_HACLUSTER_PASSWORD before the lab starts)")
+    for client in ("admin", "libvirt"):
+        secrets[f"ceph client.{client}"] = ssh("node1", f"ceph auth get-key client.{client}").stdout.decode().strip()
+    assert all(secrets.values()), "a Ceph key could not be read"
+    users = ("root", "user", "hacluster")
+    # The controller: the Ansible log of every playbook run, the reports (reuse report, wave
+    # reports and history), the lab's outputs; no fact cache is configured (ansible.cfg).
+    assert (LAB_DIR / "ansible.log").stat().st_size > 0
+    assert list((LAB_DIR / "reports").glob("*.json")), "no reuse report: the check-mode test runs discover.yml"
+    assert list((LAB_DIR / "migration" / "reports").glob("lab-wave1*.json"))
+    roots = [p for p in sorted(LAB_DIR.rglob("*")) if p.is_file() and not p.is_symlink()
+             and str(p.relative_to(LAB_DIR)) not in LAB_CREDENTIAL_INPUTS
+             and not any(p.relative_to(LAB_DIR).as_posix().startswith(d + "/") for d in LAB_NOT_OUTPUT)]
+    result = secrets_scan.scan(roots, secrets, users)
+    total = {"files": result["files"], "bytes": result["bytes"]}
+    hits = list(result["hits"])
+    # Each node: its logs and its whole journal (journalctl's export: a journal file compresses
+    # fields, so the journal is read through journalctl), scanned by the same scanner ...
+    for node in ("node1", "node2", "node3", "node4"):
+        dest = tmp_path / node
+        dest.mkdir()
+        tar = ssh(node, "journalctl --no-pager -o export > /tmp/journal.export && "
+                        "tar -C / -czf - --exclude=var/log/journal var/log tmp/journal.export; rm -f /tmp/journal.export",
+                  timeout=600).stdout
+        subprocess.run(["tar", "-C", str(dest), "-xzf", "-"], input=tar, check=True)
+        result = secrets_scan.scan([dest], secrets, users)
+        total["files"] += result["files"]
+        total["bytes"] += result["bytes"]
+        hits += [dict(h, path=f"{node}:{h['path'].removeprefix(str(dest))}") for h in result["hits"]]
+        # ... and every file on it outside its key stores, searched on the node for every form.
+        # (the needles go in on stdin: nothing is written on the node)
+        needles = {v: name for name, secret in secrets.items() for v in secrets_scan.forms(secret, users).values()}
+        excludes = " ".join(f"--exclude='{g}'" for g in NODE_KEY_STORES if "/" not in g)
+        found = ssh(node, f"grep -roF -D skip -f - {excludes} {' '.join(NODE_SEARCHED)} | sort -u", check=False,
+                    stdin=b"\n".join(sorted(needles)), timeout=600)
+        # (a file a daemon removed while grep walked is no error)
+        errors = [e for e in found.stderr.decode().splitlines() if not e.endswith("No such file or directory")]
+        assert not errors, errors[-20:]
+        stores = [g for g in NODE_KEY_STORES if "/" in g]
+        for line in found.stdout.decode().splitlines():
+            path, _, match = line.rpartition(":")
+            if not any(fnmatch.fnmatch(path, g) for g in stores):
+                hits.append({"path": f"{node}:{path}", "secret": needles.get(match.encode(), "?"), "form": "on the node"})
+    print(f"secrets scan: {total['files']} files, {total['bytes']} bytes, {len(secrets)} secrets "
+          f"in {len(secrets_scan.forms('x', users))} forms each; hits: {len(hits)}")
+    known = [h for h in hits if h["secret"] == "bmc" and any(re.search(p, h["path"]) for p in KNOWN_LEAK)]
+    hits = [h for h in hits if h not in known]
+    assert not hits, hits
+    if known:
+        pytest.xfail(f"known leak, {len(known)} places: {KNOWN_LEAK_REASON} "
+                     f"({sorted({h['path'] for h in known})[:8]})")
+
+
+# A known leak, not yet fixed (only it is let through, and the test reports it as xfail until it is
+# gone): the ha_cluster role gives fence_redfish its BMC password as a plain device attribute, so it
+# is in Pacemaker's CIB on every node, in the CIB's saved copies and scheduler inputs, and
+# pacemaker-based writes it into pacemaker.log when it logs the CIB change that created the device.
+KNOWN_LEAK = (r"^node\d:/var/lib/pacemaker/(cib|pengine)/", r"^node\d:/var/log/pacemaker/")
+KNOWN_LEAK_REASON = ("the BMC password of the fence devices is a plain CIB attribute (fix: keep it out of the CIB, "
+                     "e.g. fence_redfish's password_script reading a root-only file, or cibsecret)")
 
 
 def _osd_devices(node: str) -> list[str]:
