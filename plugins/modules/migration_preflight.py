@@ -59,7 +59,10 @@ EXAMPLES = r'''
 
 RETURN = r'''
 results:
-  description: Per VM, C(ok), C(blockers) and C(warnings) (each with C(rule) and C(message)).
+  description:
+    - Per VM, C(ok), C(blockers) and C(warnings) (each with C(rule) and C(message)), C(bytes_capacity),
+      C(bytes_committed), the instance C(uuid) and the C(macs) of its NICs (lower case; they go with the VM, so its
+      tier membership can be in place before it starts on the cluster).
   returned: always
   type: list
   elements: dict

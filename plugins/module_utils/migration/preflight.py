@@ -90,7 +90,9 @@ def check_vm(facts: Dict[str, Any], target_free_bytes: Optional[int] = None,
             blockers.append(_finding("target_capacity", "%s needs %d bytes on the target, %d are free: free space on the target "
                                      "or move the VM to a later wave" % (name, need, target_free_bytes)))
     return {"vm": name, "ok": not blockers, "blockers": blockers, "warnings": warnings,
-            "bytes_capacity": needed, "bytes_committed": committed}
+            "bytes_capacity": needed, "bytes_committed": committed, "uuid": facts.get("uuid"),
+            # the NICs' MACs go with the VM to the cluster: its tier membership (micro-segmentation) before it starts
+            "macs": sorted(set(str(n["mac"]).lower() for n in facts.get("nics") or [] if n.get("mac")))}
 
 
 def report_text(results: List[Dict[str, Any]]) -> str:
