@@ -11,7 +11,6 @@ import fnmatch
 import hashlib
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -690,8 +689,8 @@ LAB_CREDENTIAL_INPUTS = {
 # (the source VMs' disk images), the CA and ssh keys.
 LAB_NOT_OUTPUT = ("nodes", "vcsim/datastore", "vcsim/nfs-ds01", "pki", "ssh")
 # On a node a secret is expected where it is kept - keyrings, libvirt's secret store, the
-# monitors' auth database; anywhere else (plain text or any form secrets_scan.forms writes) is a hit.
-NODE_KEY_STORES = ("*.keyring", "/etc/libvirt/secrets/*", "/var/lib/ceph/mon/*/store.db/*")
+# monitors' auth database, the fence devices' root-only password files; anywhere else (plain text or any form secrets_scan.forms writes) is a hit.
+NODE_KEY_STORES = ("*.keyring", "/etc/libvirt/secrets/*", "/var/lib/ceph/mon/*/store.db/*", "/etc/reforge/fence/*.password")
 NODE_SEARCHED = ("/etc", "/var", "/root", "/srv", "/home", "/tmp", "/run", "/opt", "/usr/local")
 
 
@@ -746,26 +745,12 @@ def test_no_secret_in_any_log_report_journal_or_node_file(cluster_lab, tmp_path)
         assert not errors, errors[-20:]
         stores = [g for g in NODE_KEY_STORES if "/" in g]
         for line in found.stdout.decode().splitlines():
-            path, _, match = line.rpartition(":")
+            path, _sep, match = line.rpartition(":")
             if not any(fnmatch.fnmatch(path, g) for g in stores):
                 hits.append({"path": f"{node}:{path}", "secret": needles.get(match.encode(), "?"), "form": "on the node"})
     print(f"secrets scan: {total['files']} files, {total['bytes']} bytes, {len(secrets)} secrets "
           f"in {len(secrets_scan.forms('x', users))} forms each; hits: {len(hits)}")
-    known = [h for h in hits if h["secret"] == "bmc" and any(re.search(p, h["path"]) for p in KNOWN_LEAK)]
-    hits = [h for h in hits if h not in known]
     assert not hits, hits
-    if known:
-        pytest.xfail(f"known leak, {len(known)} places: {KNOWN_LEAK_REASON} "
-                     f"({sorted({h['path'] for h in known})[:8]})")
-
-
-# A known leak, not yet fixed (only it is let through, and the test reports it as xfail until it is
-# gone): the ha_cluster role gives fence_redfish its BMC password as a plain device attribute, so it
-# is in Pacemaker's CIB on every node, in the CIB's saved copies and scheduler inputs, and
-# pacemaker-based writes it into pacemaker.log when it logs the CIB change that created the device.
-KNOWN_LEAK = (r"^node\d:/var/lib/pacemaker/(cib|pengine)/", r"^node\d:/var/log/pacemaker/")
-KNOWN_LEAK_REASON = ("the BMC password of the fence devices is a plain CIB attribute (fix: keep it out of the CIB, "
-                     "e.g. fence_redfish's password_script reading a root-only file, or cibsecret)")
 
 
 def _osd_devices(node: str) -> list[str]:
