@@ -77,3 +77,31 @@ options:
     type: int
     default: 1
 '''
+
+    # The progress of a copy in the job output (plugins/action/migration_*.py), for every module that
+    # copies a VM's disks: `reforge.hci.vm_disk_target.progress`.
+    PROGRESS = r'''
+options:
+  progress_path:
+    description:
+      - JSON file replaced (atomically, at most twice a second, and at each disk's start and end) while the copy runs,
+        with every disk's bytes done and total, rate, ETA and state; the disk being copied also at the top level.
+      - Without it, the action plugin uses a file of its own in the host's async directory and removes it at the end.
+    type: path
+  progress_interval:
+    description:
+      - "Seconds between two progress lines of one disk in the job output (the controller's display, shown by AWX
+        as the job's output), for example C(db01 disk 1/2 [Hard disk 1]: 42% 12.3 of 29.0 GiB, 85 MB/s, ETA 3m20s).
+        Each disk also gets a line when it starts and a final one. For a cutover, the lines are its final sync's."
+      - For this, the action plugin runs the module as an async job on its host (the sync host when delegated) and
+        reads O(progress_path) while it runs. The module's result and failures are unchanged.
+      - C(0) turns the lines off and runs the module as a plain task. Check mode and a task with its own C(async)
+        (the role's cold batches) print no progress lines either.
+    type: int
+    default: 30
+  progress_token:
+    description:
+      - Set by the action plugin for each run and written into the progress file, so that an earlier run's file is
+        never read as this one's. Not for playbooks.
+    type: str
+'''

@@ -35,6 +35,7 @@ version_added: 0.1.0
 extends_documentation_fragment:
   - reforge.hci.vsphere
   - reforge.hci.vm_disk_target
+  - reforge.hci.vm_disk_target.progress
   - ansible.builtin.action_common_attributes
   - reforge.hci.attributes
 attributes:
@@ -142,28 +143,6 @@ options:
     description: Read rate limit of the final sync in MB/s (0 = unlimited).
     type: float
     default: 0
-  progress_path:
-    description:
-      - JSON file replaced (atomically, at most twice a second) while the final sync copies, with every disk's bytes
-        done and total, rate, ETA and state.
-      - Without it, the action plugin uses a file of its own in the host's async directory and removes it at the end.
-    type: path
-  progress_interval:
-    description:
-      - "Seconds between two progress lines of one disk of the final sync in the job output (shown by AWX as the
-        job's output), for example C(db01 disk 1/2 [Hard disk 1]: 42% 12.3 of 29.0 GiB, 85 MB/s, ETA 3m20s). Each
-        disk also gets a line when it starts and a final one."
-      - For this, the action plugin runs the module as an async job on its host and reads O(progress_path) while it
-        runs. The module's result and failures are unchanged.
-      - C(0) turns the lines off and runs the module as a plain task. Check mode and a task with its own C(async)
-        (the role's cold batches) print no progress lines either.
-    type: int
-    default: 30
-  progress_token:
-    description:
-      - Set by the action plugin for each run and written into the progress file, so that an earlier run's file is
-        never read as this one's. Not for playbooks.
-    type: str
 '''
 
 EXAMPLES = r'''
@@ -243,7 +222,7 @@ from ansible_collections.reforge.hci.plugins.module_utils.migration.cutover impo
 from ansible_collections.reforge.hci.plugins.module_utils.migration.engine import CopySettings
 from ansible_collections.reforge.hci.plugins.module_utils.vsphere import vm as vmops
 from ansible_collections.reforge.hci.plugins.module_utils.vsphere.argspec import (
-    connect, run_module, vm_disk_target_argument_spec)
+    connect, progress_argument_spec, run_module, vm_disk_target_argument_spec)
 from ansible_collections.reforge.hci.plugins.module_utils.migration.sync import targets_from_params
 
 
@@ -327,9 +306,7 @@ def main():
         virtio_win=dict(type="path"),
         streams=dict(type="int", default=4),
         throttle_mb_s=dict(type="float", default=0),
-        progress_path=dict(type="path"),
-        progress_interval=dict(type="int", default=30),
-        progress_token=dict(type="str", no_log=False),
+        **progress_argument_spec(),
     )
     run_module(AnsibleModule(argument_spec=spec, supports_check_mode=True), body)
 

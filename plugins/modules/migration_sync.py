@@ -35,6 +35,7 @@ version_added: 0.1.0
 extends_documentation_fragment:
   - reforge.hci.vsphere
   - reforge.hci.vm_disk_target
+  - reforge.hci.vm_disk_target.progress
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -45,28 +46,6 @@ attributes:
   platform:
     platforms: posix
 options:
-  progress_path:
-    description:
-      - JSON file replaced (atomically, at most twice a second, and at each disk's start and end) while the sync runs,
-        with every disk's bytes done and total, rate, ETA and state; the disk being copied also at the top level.
-      - Without it, the action plugin uses a file of its own in the host's async directory and removes it at the end.
-    type: path
-  progress_interval:
-    description:
-      - "Seconds between two progress lines of one disk in the job output (the controller's display, shown by AWX
-        as the job's output), for example C(db01 disk 1/2 [Hard disk 1]: 42% 12.3 of 29.0 GiB, 85 MB/s, ETA 3m20s).
-        Each disk also gets a line when it starts and a final one."
-      - For this, the action plugin runs the module as an async job on its host (the sync host when delegated) and
-        reads O(progress_path) while it runs. The module's result and failures are unchanged.
-      - C(0) turns the lines off and runs the module as a plain task. Check mode and a task with its own C(async)
-        print no progress lines either.
-    type: int
-    default: 30
-  progress_token:
-    description:
-      - Set by the action plugin for each run and written into the progress file, so that an earlier run's file is
-        never read as this one's. Not for playbooks.
-    type: str
   streams:
     description: Parallel HTTP Range streams.
     type: int
@@ -161,7 +140,7 @@ from ansible_collections.reforge.hci.plugins.module_utils.migration.sync import 
     VmSync, check_target, journal_path, open_journal, target_for, targets_from_params)
 from ansible_collections.reforge.hci.plugins.module_utils.vsphere import vm as vmops
 from ansible_collections.reforge.hci.plugins.module_utils.vsphere.argspec import (
-    connect, run_module, vm_disk_target_argument_spec)
+    connect, progress_argument_spec, run_module, vm_disk_target_argument_spec)
 
 MiB = 1024 * 1024
 
@@ -219,9 +198,7 @@ def body(module):
 def main():
     spec = vm_disk_target_argument_spec()
     spec.update(
-        progress_path=dict(type="path"),
-        progress_interval=dict(type="int", default=30),
-        progress_token=dict(type="str", no_log=False),
+        **progress_argument_spec(),
         streams=dict(type="int", default=4),
         read_size_mb=dict(type="int", default=8),
         coalesce_gap_kb=dict(type="int", default=1024),

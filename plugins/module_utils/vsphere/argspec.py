@@ -47,6 +47,13 @@ def vm_disk_target_argument_spec() -> Dict[str, Any]:
     return spec
 
 
+def progress_argument_spec() -> Dict[str, Any]:
+    """Where a copy reports its progress and how often the action plugin prints it (doc fragment
+    reforge.hci.vm_disk_target.progress)."""
+    return dict(progress_path=dict(type="path"), progress_interval=dict(type="int", default=30),
+                progress_token=dict(type="str", no_log=False))
+
+
 def connect(module: AnsibleModule) -> vconn.VsphereConnection:
     if vconn.PYVMOMI_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("pyvmomi"), exception=vconn.PYVMOMI_IMPORT_ERROR)
