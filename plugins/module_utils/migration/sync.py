@@ -78,25 +78,54 @@ def vm_lock(journal_dir: str, vm_name: str):
         finally:
             held[1] -= 1
         return
-    os.makedirs(journal_dir, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
-        os.close(fd)
-        if exc.errno in (errno.EAGAIN, errno.EACCES):
-            raise VmBusy("another sync or cutover of %s is running on this host (pid %s, lock %s): nothing was "
-                         "read or written; wait for it to end, or stop it, then run again" % (vm_name, holder, path))
-        raise
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    made_dir = not os.path.isdir(journal_dir)
+    fd = _lock_file(path, vm_name)
     _HELD[path] = [fd, 1]
     try:
         yield path
     finally:
         del _HELD[path]
-        os.close(fd)  # closing releases the flock; the file stays (removing it would race a waiting run)
+        # A refused or finished run leaves no file behind. Removed while still locked, so a run that opened
+        # the old file meanwhile finds, once it holds that file's lock, that the path is gone or is another
+        # file, and starts over (_lock_file): two runs never both hold "the" lock.
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        os.close(fd)
+        if made_dir:  # and a journal dir this run made only for its lock goes too (rmdir: only when empty)
+            try:
+                os.rmdir(journal_dir)
+            except OSError:
+                pass
+
+
+def _lock_file(path: str, vm_name: str) -> int:
+    """Open and flock the lock file at path, non-blocking; the fd once it is the file at path."""
+    while True:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except FileNotFoundError:  # an ending run removed the empty dir it had made: make it again
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                raise VmBusy("another sync or cutover of %s is running on this host (pid %s, lock %s): nothing was "
+                             "read or written; wait for it to end, or stop it, then run again" % (vm_name, holder, path))
+            raise
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            return fd
+        os.close(fd)  # the holder removed it as it ended: lock the file at path now
 
 
 def target_for(targets: Dict[str, Dict[str, Any]], disk: Dict[str, Any], index: int) -> Dict[str, Any]:

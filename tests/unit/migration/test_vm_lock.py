@@ -44,7 +44,7 @@ def test_a_second_sync_of_a_vm_is_refused_before_anything(holder, tmp_path):
     run = sync.VmSync(Untouchable(), "db01", {}, str(tmp_path), settings=None)
     with pytest.raises(sync.VmBusy, match="another sync or cutover of db01 is running on this host \\(pid %d" % holder.pid):
         run.run()
-    assert sorted(os.listdir(tmp_path)) == ["db01.lock"], "no journal, no progress file"
+    assert sorted(os.listdir(tmp_path)) == ["db01.lock"], "no journal, no progress file (the lock is the holder's)"
 
 
 def test_a_cutover_beside_a_running_sync_is_refused(holder, tmp_path):
@@ -70,3 +70,33 @@ def test_the_cutover_takes_its_own_final_sync_lock_again(tmp_path):
             pass
         assert sync._HELD  # pylint: disable=protected-access
     assert not sync._HELD  # pylint: disable=protected-access
+
+
+def test_a_finished_run_leaves_no_lock_file(tmp_path):
+    """A refused or finished run leaves the journal dir as it found it (no lock file to explain)."""
+    with sync.vm_lock(str(tmp_path), "db01") as path:
+        assert os.path.exists(path)
+    assert os.listdir(tmp_path) == []
+    with sync.vm_lock(str(tmp_path / "journal"), "db01"):
+        pass
+    assert os.listdir(tmp_path) == [], "the journal dir made only for the lock is gone too"
+
+
+def test_a_run_that_opened_the_file_its_holder_then_removed_locks_the_new_one(tmp_path, monkeypatch):
+    """The race the removal opens: B opens db01.lock, A ends (removes and unlocks it), B locks the removed
+    file. B must see the path is gone and lock a new file, or a third run C could lock that one beside it."""
+    path = str(tmp_path / "db01.lock")
+    real_flock = sync.fcntl.flock
+    locked = []
+
+    def flock(fd, op):
+        if not locked:  # the first file locked is one its holder has just removed
+            os.unlink(path)
+        locked.append(os.fstat(fd).st_ino)
+        return real_flock(fd, op)
+
+    monkeypatch.setattr(sync.fcntl, "flock", flock)
+    with sync.vm_lock(str(tmp_path), "db01") as held:
+        assert held == path and len(locked) == 2, locked
+        assert os.stat(path).st_ino == locked[1], "the lock held is the file at the path"
+    assert os.listdir(tmp_path) == []
