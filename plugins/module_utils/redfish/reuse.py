@@ -213,6 +213,10 @@ def grade(facts, criteria=None, baseline=None):
                       cpu_year=info and info["year"],
                       sockets=len(cpus), cores=sum(p.get("cores") or 0 for p in cpus), ram_gib=ram,
                       drives=len(drives), worn_drives=len(worn), fast_ports=len(fast),
+                      # Per drive with a reported wear: the stage 5 exporters publish it (reforge_disk_wear_percent).
+                      drive_wear=[dict(id=d.get("id"), model=d.get("model"),
+                                       used_percent=100 - d["predicted_life_left_percent"])
+                                  for d in drives if d.get("predicted_life_left_percent") is not None],
                       fc_ports=len(facts.get("fc_ports") or []) + len([n for n in facts.get("nics") or []
                                                                        if n not in nics]),
                       controllers=[dict(model=s.get("model"), mode=s.get("mode"), hba_capable=s.get("hba_capable"),

@@ -73,7 +73,7 @@ class StandInExporter:
 
 
 class Plane:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, interval: str = "1s", timeout: str = "1s") -> None:
         self.root = root
         self.prom_port, self.am_port = free_port(), free_port()
         self.prometheus_url = f"http://127.0.0.1:{self.prom_port}"
@@ -83,10 +83,11 @@ class Plane:
             d.mkdir(parents=True)
         self.am_config = root / "alertmanager.yml"
         # What roles/mgmt_register puts on a management host: a base Alertmanager config, and a
-        # Prometheus config that globs the per-campus files (1 s intervals for the test).
+        # Prometheus config that globs the per-campus files (1 s intervals for these tests; the
+        # cluster lane's real exporters take longer).
         self.am_config.write_text("route:\n  receiver: reforge-default\nreceivers:\n  - name: reforge-default\n")
         (root / "prometheus.yml").write_text(f"""
-global: {{scrape_interval: 1s, evaluation_interval: 1s, scrape_timeout: 1s}}
+global: {{scrape_interval: {interval}, evaluation_interval: {interval}, scrape_timeout: {timeout}}}
 alerting:
   alertmanagers: [{{static_configs: [{{targets: ["127.0.0.1:{self.am_port}"]}}]}}]
 rule_files: ["{self.rules_dir}/*.rules.yml"]
