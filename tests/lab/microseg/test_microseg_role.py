@@ -126,3 +126,25 @@ def test_the_topology_step_writes_nothing_in_check_mode_and_a_quiet_rerun_change
     out, recap = segment(node, VMS, FLOWS, *extra)
     assert recap["changed"] == 0, out[-3000:]
     assert (topo / "lab-topology.html").read_text() == page
+
+
+def test_the_evidence_step_writes_a_dated_record_with_the_table_in_force_and_nothing_in_check_mode(node, tmp_path):
+    ev = node / "evidence"
+    probes = tmp_path / "probes.json"
+    probes.write_text(json.dumps([{"src_vm": "esb", "src_tier": "tier2", "dst_vm": "his-db", "dst_tier": "tier1",
+                                   "proto": "tcp", "port": 5432, "expected": "allow", "passed": True}]))
+    extra = ["-e", "microseg_evidence_dir=%s" % ev, "-e", "microseg_topology_campus=lab", "-e", "microseg_topology_window=0"]
+    segment(node, VMS, FLOWS)
+    out, recap = segment(node, VMS, FLOWS, "--check", *extra)
+    assert recap["changed"] == 1 and recap["failed"] == 0, out[-3000:]
+    assert not ev.exists(), "check mode wrote the evidence"
+    out, recap = segment(node, VMS, FLOWS, *extra)
+    assert recap["changed"] == 1, out[-3000:]
+    doc = json.loads((ev / "lab-segmentation-evidence.json").read_text())
+    assert doc["verdict"] == "INCOMPLETE" and "tier_tier1" in doc["rules_in_force"][0]["rules_in_force"]
+    assert len(list(ev.glob("lab-segmentation-evidence-*.json"))) == 1
+    out, recap = segment(node, VMS, FLOWS, *extra, "-e", "microseg_evidence_probes=%s" % probes)
+    assert recap["failed"] == 0, out[-3000:]
+    doc = json.loads((ev / "lab-segmentation-evidence.json").read_text())
+    assert doc["verdict"] == "PASS" and doc["summary"]["probes"] == 1
+    assert "Verdict: PASS" in (ev / "lab-segmentation-evidence.html").read_text()
