@@ -75,6 +75,11 @@ CASES = [
                              "ha_cluster: ha_cluster_password must be set (from the vault) and ha_cluster_name must be "
                              "1-32 letters, digits, '-' or '_'", "a short plain cluster name, and the password from the vault"),
                  id="ha_name"),
+    pytest.param("ha_cluster", dict(HA, ha_cluster_vms=[{"name": "his-db", "rbd_image": "his-db",
+                                                      "interfaces": [{"bridge": "br-vm", "mac": "01:00:5e:00:00:01"}]}]),
+                 marks=_role("ha_cluster", "ha_cluster_vms[].interfaces",
+                             "ha_cluster_vms[].interfaces: each needs a bridge and a unicast MAC written aa:bb:cc:dd:ee:ff",
+                             "give each NIC its bridge and the VM's own unicast MAC"), id="ha_vm_nic"),
     pytest.param("ha_cluster", dict(HA, ha_cluster_vms=[{"name": "his-db", "rbd_image": "his-db", "prefer": "node9"}]),
                  marks=_role("ha_cluster", "ha_cluster_vms",
                              "ha_cluster_vms: every HA VM needs name and rbd_image, and may prefer only a node of this play "
