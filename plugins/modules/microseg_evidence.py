@@ -30,25 +30,6 @@ options:
     description: Directory the evidence is written to (on the host that runs the module, usually the controller).
     type: path
     required: true
-  tiers:
-    description: Tiers of the segmentation policy (as for M(reforge.hci.microseg_policy)).
-    type: list
-    elements: raw
-    required: true
-  vms:
-    description: VMs of the policy (as for M(reforge.hci.microseg_policy)).
-    type: list
-    elements: dict
-    required: true
-  flows:
-    description: Allowed flows between tiers (as for M(reforge.hci.microseg_policy)).
-    type: list
-    elements: dict
-    default: []
-  table:
-    description: Name of the bridge-family table.
-    type: str
-    default: reforge_microseg
   rules:
     description: The table in force on each node, C(node) and C(text) (the output of C(nft list table bridge <table>)).
     type: list
@@ -70,6 +51,8 @@ options:
     default: []
 notes:
   - Supports check mode (builds the evidence, writes nothing).
+extends_documentation_fragment:
+  - reforge.hci.microseg
 '''
 
 EXAMPLES = r'''
@@ -118,7 +101,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.reforge.hci.plugins.module_utils.microseg import evidence
 from ansible_collections.reforge.hci.plugins.module_utils.microseg.flows import FlowError, reading_from_output, window
-from ansible_collections.reforge.hci.plugins.module_utils.microseg.policy import PolicyError, parse_policy
+from ansible_collections.reforge.hci.plugins.module_utils.microseg.policy import module_policy, policy_argument_spec
 
 PROBE_KEYS = ("src_vm", "src_tier", "dst_vm", "dst_tier", "proto", "expected", "passed")
 
@@ -133,12 +116,9 @@ def _write(module, path, text):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            policy_argument_spec(),
             campus=dict(type='str', required=True),
             dest=dict(type='path', required=True),
-            tiers=dict(type='list', elements='raw', required=True),
-            vms=dict(type='list', elements='dict', required=True),
-            flows=dict(type='list', elements='dict', default=[]),
-            table=dict(type='str', default='reforge_microseg'),
             rules=dict(type='list', elements='dict', required=True),
             readings=dict(type='list', elements='dict', required=True),
             probes=dict(type='list', elements='dict', default=[]),
@@ -146,10 +126,7 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    try:
-        policy = parse_policy(p['tiers'], p['vms'], p['flows'])
-    except PolicyError as exc:
-        module.fail_json(msg=str(exc), field=exc.field)
+    policy = module_policy(module)
     for i, probe in enumerate(p['probes']):
         missing = [k for k in PROBE_KEYS if k not in probe]
         if missing or probe['expected'] not in ('allow', 'deny'):

@@ -23,25 +23,6 @@ description:
 version_added: "0.2.0"
 author: reforge.hci contributors (!UNKNOWN)
 options:
-  tiers:
-    description: Tiers, each with C(name) and C(description).
-    type: list
-    elements: raw
-    required: true
-  vms:
-    description: VMs, each with C(name), C(tier), C(macs) and optional C(interfaces) (tap names bound to the MACs).
-    type: list
-    elements: dict
-    required: true
-  flows:
-    description: Allowed flows between tiers, each with C(from), C(to), C(proto) (tcp, udp or icmp) and C(ports) (tcp and udp).
-    type: list
-    elements: dict
-    default: []
-  table:
-    description: Name of the bridge-family table.
-    type: str
-    default: reforge_microseg
   log_group:
     description: Send drop logs to this nflog group instead of the kernel log.
     type: int
@@ -109,7 +90,7 @@ policy:
 '''
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.reforge.hci.plugins.module_utils.microseg.policy import PolicyError, parse_policy
+from ansible_collections.reforge.hci.plugins.module_utils.microseg.policy import module_policy, policy_argument_spec
 from ansible_collections.reforge.hci.plugins.module_utils.microseg.ruleset import desired_state, plan
 from ansible_collections.reforge.hci.plugins.module_utils.microseg.nft import Nft, NftError, canonical, converge
 
@@ -117,10 +98,7 @@ from ansible_collections.reforge.hci.plugins.module_utils.microseg.nft import Nf
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            tiers=dict(type='list', elements='raw', required=True),
-            vms=dict(type='list', elements='dict', required=True),
-            flows=dict(type='list', elements='dict', default=[]),
-            table=dict(type='str', default='reforge_microseg'),
+            policy_argument_spec(),
             log_group=dict(type='int'),
             log_rate=dict(type='str', default='10/second'),
             unlisted=dict(type='str', default='accept', choices=['accept', 'drop']),
@@ -129,10 +107,7 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    try:
-        policy = parse_policy(p['tiers'], p['vms'], p['flows'])
-    except PolicyError as exc:
-        module.fail_json(msg=str(exc), field=exc.field)
+    policy = module_policy(module)
     desired = desired_state(policy, table=p['table'], log_group=p['log_group'], log_rate=p['log_rate'],
                             unlisted=p['unlisted'])
 

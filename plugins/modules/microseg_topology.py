@@ -34,21 +34,6 @@ options:
     description: Directory the page and the flow data are written to.
     type: path
     required: true
-  tiers:
-    description: Tiers of the segmentation policy (as for M(reforge.hci.microseg_policy)).
-    type: list
-    elements: raw
-    required: true
-  vms:
-    description: VMs of the policy; an optional C(node) says where each runs.
-    type: list
-    elements: dict
-    required: true
-  flows:
-    description: Allowed flows between tiers (as for M(reforge.hci.microseg_policy)).
-    type: list
-    elements: dict
-    default: []
   nodes:
     description:
       - The campus's nodes, each with C(name), C(nics) (the Ethernet ports as M(reforge.hci.bmc_info) returns them -
@@ -76,10 +61,6 @@ options:
     type: list
     elements: dict
     default: []
-  table:
-    description: Name of the segmentation table.
-    type: str
-    default: reforge_microseg
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - reforge.hci.attributes
@@ -128,7 +109,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.reforge.hci.plugins.module_utils.microseg.lldp import LldpError, node_nics
 from ansible_collections.reforge.hci.plugins.module_utils.microseg.flows import FlowError, reading, reading_from_output, window
-from ansible_collections.reforge.hci.plugins.module_utils.microseg.policy import PolicyError, parse_policy
+from ansible_collections.reforge.hci.plugins.module_utils.microseg.policy import module_policy, policy_argument_spec
 from ansible_collections.reforge.hci.plugins.module_utils.microseg.topology import (DotError, TopologyError, dot_source, model,
                                                                                     render_html, render_svg)
 
@@ -158,24 +139,18 @@ def _same_campus(path, graph):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            policy_argument_spec(),
             campus=dict(type='str', required=True),
             dest=dict(type='path', required=True),
-            tiers=dict(type='list', elements='raw', required=True),
-            vms=dict(type='list', elements='dict', required=True),
-            flows=dict(type='list', elements='dict', default=[]),
             nodes=dict(type='list', elements='dict', default=[]),
             networks=dict(type='dict', default={}),
             osd_tree=dict(type='dict'),
             readings=dict(type='list', elements='dict', default=[]),
-            table=dict(type='str', default='reforge_microseg'),
         ),
         supports_check_mode=True,
     )
     p = module.params
-    try:
-        policy = parse_policy(p['tiers'], p['vms'], p['flows']).as_dict()
-    except PolicyError as exc:
-        module.fail_json(msg=str(exc), field=exc.field)
+    policy = module_policy(module).as_dict()
     where = dict((v.get('name'), v.get('node')) for v in p['vms'])
     for vm in policy['vms']:
         vm['node'] = where.get(vm['name'])

@@ -130,4 +130,4 @@ Each denied packet is dropped by the rule of its tier pair, counted on that pair
            probes=_table(["source VM", "source tier", "target VM", "target tier", "protocol", "port", "expected", "actual",
                           "result"], probe_rows),
            rules="\n".join("<h3>%s</h3><pre>%s</pre>" % (escape(r["node"]), escape(r["rules_in_force"]))
-                            for r in doc["rules_in_force"]))
+                           for r in doc["rules_in_force"]))

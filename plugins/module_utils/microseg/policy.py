@@ -244,3 +244,24 @@ def parse_policy(tiers, vms, flows):
         merged[key].extend(ports)
     parsed_flows = [Flow(s, d, p, _merge_ranges(merged[(s, d, p)])) for s, d, p in sorted(order)]
     return Policy(parsed_tiers, parsed_vms, parsed_flows)
+
+
+def policy_argument_spec():
+    """The options every microseg module takes for the policy and its table (doc fragment reforge.hci.microseg)."""
+    return dict(
+        tiers=dict(type='list', elements='raw', required=True),
+        vms=dict(type='list', elements='dict', required=True),
+        flows=dict(type='list', elements='dict', default=[]),
+        table=dict(type='str', default='reforge_microseg'),
+    )
+
+
+def module_policy(module):
+    """The policy of a module's parameters (policy_argument_spec), or the module fails naming the field."""
+    p = module.params
+    try:
+        policy = parse_policy(p['tiers'], p['vms'], p['flows'])
+    except PolicyError as exc:
+        module.fail_json(msg=str(exc), field=exc.field)
+        raise  # not reached: fail_json exits
+    return policy
