@@ -42,7 +42,7 @@ def seg_fixture(lab, tmp_path):
              "migration_wave_journal_dir": str(tmp_path / "journal"), "migration_wave_target_dir": str(tmp_path / "disks"),
              "migration_wave_report_dir": str(tmp_path / "reports"), "migration_wave_target_format": "qcow2",
              "migration_wave_cutover_method": "qemu", "migration_wave_ha": False,
-             "migration_wave_microseg_hosts": "localhost", "microseg_tiers": TIERS, "microseg_flows": [],
+             "migration_wave_microseg_hosts": "localhost", "migration_wave_microseg_install": False, "microseg_tiers": TIERS, "microseg_flows": [],
              "microseg_members_dir": str(members), "microseg_netns": NS, "microseg_persist": False,
              "ansible_become": False}
     try:
