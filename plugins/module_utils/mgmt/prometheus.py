@@ -41,8 +41,12 @@ DURATION_RE = re.compile(r"^[0-9]+(ms|s|m|h|d|w)$")
 
 # name, expression (with {sel} for the campus selector and {threshold names}), for-window key, severity, summary
 ALERTS = (
-    ("ReforgeTargetDown", 'up{{{sel}}} == 0', "target_down", "critical",
+    ("ReforgeTargetDown", 'up{{{sel},exporter!="ceph"}} == 0', "target_down", "critical",
      "exporter {{{{ $labels.exporter }}}} on {{{{ $labels.instance }}}} is not answering"),
+    # Ceph's metrics come from the active mgr's prometheus module; a standby mgr may not answer at all (Debian's
+    # Ceph 18.2.7 starts no standby page), so every mgr host is a target and the alert is on none answering.
+    ("CephExporterDown", 'max by (campus, cluster) (up{{{sel},exporter="ceph"}}) == 0', "target_down", "critical",
+     "no Ceph mgr answers with metrics (the active mgr's prometheus module)"),
     ("CephHealthWarning", 'ceph_health_status{{{sel}}} == 1', "ceph_health", "warning", "Ceph reports HEALTH_WARN"),
     ("CephHealthError", 'ceph_health_status{{{sel}}} == 2', "ceph_health", "critical", "Ceph reports HEALTH_ERR"),
     ("CephOSDDown", 'ceph_osd_up{{{sel}}} == 0', "osd_down", "critical", "OSD {{{{ $labels.ceph_daemon }}}} is down"),

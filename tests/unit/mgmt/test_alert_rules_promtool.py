@@ -86,6 +86,23 @@ def fencing_test(rule: dict) -> dict:
                 {"eval_time": "80m", "alertname": rule["alert"], "exp_alerts": []}]}
 
 
+def ceph_exporter_test(rule: dict) -> dict:
+    """Every mgr host is a target, and only the active mgr answers: silent while one answers (the standby is
+    down all along), firing when none does, for this campus only."""
+    def series(campus, instance):
+        return with_labels('up{exporter="ceph",instance="%s",job="reforge"}' % instance, campus)[0]
+    steps = minutes(rule["for"]) + 10
+    active, standby = " ".join(["1"] * 5) + " 0x%d" % steps, "0x%d" % (steps + 5)
+    return {"interval": "1m", "name": rule["alert"],
+            "input_series": [{"series": series(c, i), "values": v} for c in (CAMPUS, OTHER)
+                             for i, v in (("m1:9283", active), ("m2:9283", standby))],
+            "alert_rule_test": [
+                {"eval_time": "4m", "alertname": rule["alert"], "exp_alerts": []},
+                {"eval_time": "%dm" % (5 + minutes(rule["for"]) + 1), "alertname": rule["alert"],
+                 "exp_alerts": [{"exp_labels": dict(rule["labels"]),
+                                 "exp_annotations": {"summary": rule["annotations"]["summary"]}}]}]}
+
+
 def write_rules(tmp_path):
     adapter = prometheus.Adapter({"sd_dir": str(tmp_path), "rules_dir": str(tmp_path), "routes_dir": str(tmp_path),
                                   "alertmanager_config": str(tmp_path / "am.yml"), "prometheus_url": "http://127.0.0.1:9",
@@ -113,8 +130,9 @@ def rules_fixture(tmp_path):
 
 def test_every_alert_fires_after_its_window_and_only_for_its_campus(rules, tmp_path):
     written = rules[1]
-    assert {rule["alert"] for rule in written} == set(CASES) | {"PacemakerFencingEvent"}, "a case per alert"
-    tests = [fencing_test(rule) if rule["alert"] == "PacemakerFencingEvent" else rule_test(rule) for rule in written]
+    special = {"PacemakerFencingEvent": fencing_test, "CephExporterDown": ceph_exporter_test}
+    assert {rule["alert"] for rule in written} == set(CASES) | set(special), "a case per alert"
+    tests = [special.get(rule["alert"], rule_test)(rule) for rule in written]
     run = promtool(tmp_path, tests)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "SUCCESS" in run.stdout
