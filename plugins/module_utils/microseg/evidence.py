@@ -107,13 +107,13 @@ pre {{ background: #f6f6f6; padding: .6em; font-size: .75em; max-height: 30em; o
 <h1>Micro-segmentation evidence: {campus}</h1>
 <p class="verdict {verdict}">Verdict: {verdict}</p>
 <p>{ok} of {n} probes behaved as the policy says ({allowed} allowed, {denied} denied, {bad} not as expected).
-Nodes: {node}. Probes and counters from {started} to {finished} (UTC).{resets}</p>
+Nodes: {node}. Counters read from {started} to {finished} (UTC).{resets}</p>
 <p class="note">{verdict_note}</p>
 <p>Between tiers everything is denied except the flows listed; within a tier everything is allowed.
 Each denied packet is dropped by the rule of its tier pair, counted on that pair's counter and logged.</p>
 <h2>Tiers and their VMs</h2>{tiers}
 <h2>Allowed flows between tiers</h2>{flows}
-<h2>Per tier pair: counters during the probes</h2>{pairs}
+<h2>Per tier pair: packets counted from {started} to {finished} (UTC), all nodes</h2>{pairs}
 <h2>Probe matrix</h2>{probes}
 <h2>Rules in force</h2>{rules}
 </body></html>

@@ -198,10 +198,12 @@ CHECK_MARKER = "/run/reforge-check-mode.marker"
 # migration's journals and domain files, the hardware stage's /srv), searched for files newer
 # than a marker. -xdev: the OSDs' block devices and /proc are not files the pipeline writes.
 CHECK_PATHS = ("/etc", "/var/lib/ceph", "/var/lib/pacemaker", "/var/lib/libvirt", "/var/lib/pcsd",
-               "/var/lib/corosync", "/srv", "/var/lib/reforge", "/usr/local", "/root")
+               "/var/lib/corosync", "/srv", "/var/lib/reforge", "/usr/local", "/root", "/var/lib/prometheus")
 # What the daemons write there on their own while the cluster runs (no task of the pipeline
 # writes these), each with the reason; everything else newer than the marker is a change.
 DAEMON_WRITES = {
+    r"^/var/lib/prometheus/node-exporter(/reforge_fencing\.prom)?$":
+        "stage 5's timer rewrites the fencing history metric every interval (a rename in the directory)",
     r"^/var/lib/ceph/mon/[^/]+(/store\.db(/.*)?)?$": "the monitor's RocksDB and its directories: every map, health and log update",
     r"^/var/lib/ceph/mon/[^/]+/external_log_to$": "the monitor notes where its log goes at every log rotation/start",
     r"^/var/lib/ceph/crash(/posted)?/?": "ceph-crash moves crash reports it has posted",

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from ansible_collections.reforge.hci.plugins.module_utils.vsphere import vm as vmops
-from integration.cluster.helpers import (LAB_DIR, REPO_ROOT, bmc_log_cursors, bmc_writes_since, boot_sector,
+from integration.cluster.helpers import (LAB_DIR, NODE_ADDR, REPO_ROOT, bmc_log_cursors, bmc_writes_since, boot_sector,
                                          ceph_json, cluster_fingerprint, mark_nodes, node_fingerprint, playbook,
                                          resource_node, ssh, vcenter_writes, wait_domain_running, wait_for)
 
@@ -487,7 +487,8 @@ def test_wave_migrates_from_vcenter_into_the_cluster_and_pacemaker_runs_the_vms(
 def _wave_into_the_cluster(vc, data_extents) -> None:
     report_dir = LAB_DIR / "migration" / "reports"
     before = vc.counters()
-    run = playbook("migrate.yml", timeout=2400)
+    # With the lab campus's policy: the wave puts its VMs into their tiers on every node first.
+    run = playbook("migrate.yml", "-e", POLICY, timeout=2400)
     assert run.rc == 0, run.output[-8000:]
     MEASURED["wave_seconds"] = round(run.seconds, 1)
     report = json.loads((report_dir / "lab-wave1.json").read_text())
@@ -519,7 +520,7 @@ def _wave_into_the_cluster(vc, data_extents) -> None:
         xml = ssh(where, f"virsh dumpxml {name}").stdout.decode()
         assert f"vms/{name}-disk{key}" in xml and "protocol='rbd'" in xml
     # Rerun: the wave is done, nothing is copied or cut over again.
-    rerun = playbook("migrate.yml", timeout=1200)
+    rerun = playbook("migrate.yml", "-e", POLICY, timeout=1200)
     assert rerun.rc == 0, rerun.output[-6000:]
 
 
@@ -585,6 +586,295 @@ WAVE_RECORD_TASKS = tuple(f"TASK [reforge.hci.migration_wave : {t}]" for t in (
     "Write the latest HTML report (the whole history)"))
 
 
+# Stage 6 on the cluster: the lab campus's policy (tests/lab/microseg/lab-policy.yml), a traffic guest
+# (tests/lab/guest: a Linux VM sending UDP from its own e1000 NIC every 100 ms) in tier app, and on each node's
+# br-vm two hosts it sends to: seg-db (tier db, allowed udp/5432) and seg-training (tier training, denied).
+POLICY = f"@{REPO_ROOT / 'tests' / 'lab' / 'microseg' / 'lab-policy.yml'}"
+SEG_VM = "segvm"
+SEG_PEERS = {"db": ("02:99:00:00:00:20", "10.99.0.20"), "training": ("02:99:00:00:00:30", "10.99.0.30")}
+SEG_PARAMS = " ".join(["seg.name=segvm", "seg.ip=10.99.0.10", "seg.mask=255.255.255.0"]
+                      + [f"seg.peer={ip},{mac},5432" for mac, ip in SEG_PEERS.values()])
+SEG_RX = """import socket, sys, time
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.bind(("0.0.0.0", 5432))
+with open(sys.argv[1], "a") as log:
+    while True:
+        log.write("%.3f %s\\n" % (time.time(), sock.recv(256).decode(errors="replace").strip()))
+        log.flush()
+"""
+
+
+def _seg_peers(node: str) -> None:
+    """seg-db and seg-training on the node's br-vm (a namespace each, a veth into the bridge), each receiving
+    UDP 5432 into /run/reforge-segrx-<tier>.log; idempotent."""
+    script = ["set -e"]
+    for tier, (mac, ip) in SEG_PEERS.items():
+        ns, host = f"seg-{tier}", f"seg-{tier}-h"
+        script += [f"ip netns add {ns} 2>/dev/null || true",
+                   f"if ! ip link show {host} >/dev/null 2>&1; then ip link add {host} type veth peer name eth0 netns {ns};"
+                   f" ip link set {host} master br-vm up; ip -n {ns} link set eth0 address {mac};"
+                   f" ip -n {ns} addr add {ip}/24 dev eth0; ip -n {ns} link set eth0 up; fi",
+                   f"systemctl is-active -q reforge-segrx-{tier} || systemd-run -q --unit reforge-segrx-{tier} "
+                   f"ip netns exec {ns} python3 -u /run/reforge-segrx.py /run/reforge-segrx-{tier}.log"]
+    ssh(node, "cat > /run/reforge-segrx.py", stdin=SEG_RX.encode())
+    ssh(node, "\n".join(script))
+
+
+def _seg_rx(node: str, tier: str) -> list[int]:
+    """The guest's sequence numbers the node's seg-<tier> received (empty when none)."""
+    out = ssh(node, f"cat /run/reforge-segrx-{tier}.log 2>/dev/null", check=False).stdout.decode()
+    return [int(line.split()[-1]) for line in out.splitlines() if line.split()[1:3] == ["seg", SEG_VM]]
+
+
+def _seg_counter(node: str, name: str) -> int:
+    out = ssh(node, f"nft -j list counter bridge reforge_microseg {name}").stdout
+    return next(o["counter"]["packets"] for o in json.loads(out)["nftables"] if "counter" in o)
+
+
+def _seg_vm_vars(prefer: str) -> str:
+    vms = json.loads(VM_VARS)["ha_cluster_vms"] + [
+        {"name": SEG_VM, "rbd_image": f"{SEG_VM}-disk", "memory_mib": 160, "vcpus": 1, "prefer": prefer,
+         "interfaces": [{"bridge": "br-vm", "mac": "52:54:00:99:00:10", "model": "e1000"}]}]
+    return json.dumps({"ha_cluster_vms": vms})
+
+
+@needs_full_stack
+def test_segmentation_follows_a_vm_through_live_migration_and_a_policy_change(cluster_lab):
+    """Issue 16: segment.yml puts the lab policy on all four nodes (with the wave's VMs in their tiers); a real
+    VM sends to an allowed and a denied peer while Pacemaker live-migrates it: the allowed stream goes on from
+    the new node, the denied one never arrives anywhere, and its drops are counted on both nodes. A policy
+    change takes effect without restarting anything; check mode shows it and writes nothing."""
+    nodes = ("node1", "node2", "node3", "node4")
+    run = playbook("segment.yml", "-e", POLICY)
+    assert run.rc == 0, run.output[-6000:]
+    MEASURED["segment_seconds"] = round(run.seconds, 1)
+    wave = json.loads((LAB_DIR / "microseg" / "members" / "lab-wave1.members.json").read_text())
+    db01 = next(v for v in wave["vms"] if v["name"] == "db01")
+    for node in nodes:
+        sets = {o["set"]["name"]: o["set"].get("elem", []) for o in json.loads(
+            ssh(node, "nft -j list sets bridge").stdout)["nftables"] if "set" in o}
+        assert "52:54:00:99:00:10" in sets["tier_app"] and set(db01["macs"]) <= set(sets["tier_tier1"]), (node, sets)
+        assert ssh(node, "systemctl is-enabled reforge-microseg.service").returncode == 0
+    rerun = playbook("segment.yml", "-e", POLICY)
+    assert rerun.rc == 0 and rerun.changed == 0, rerun.changed_tasks()
+
+    for node in nodes:
+        _seg_peers(node)
+    image = subprocess.run([str(REPO_ROOT / "tests" / "lab" / "guest" / "build.sh"), SEG_PARAMS], check=True,
+                           capture_output=True, text=True, timeout=300).stdout.strip()
+    if ssh("node1", f"rbd info vms/{SEG_VM}-disk", check=False).returncode != 0:
+        with open(image, "rb") as fh:
+            ssh("node1", f"rbd import - vms/{SEG_VM}-disk", stdin=fh.read(), timeout=300)
+    # It starts away from the HA test VM's node and live-migrates there: the fencing test (below)
+    # then fails that node over with both VMs on it.
+    home = resource_node("node1", f"vm-{VM}")
+    start_on = next(n for n in nodes if n != home)
+    run = playbook("cluster.yml", "-t", "ha_cluster_run", "-e", _seg_vm_vars(start_on))
+    assert run.rc == 0, run.output[-6000:]
+    src = wait_for(lambda: resource_node("node1", f"vm-{SEG_VM}"), 120, what="segvm started")
+    wait_domain_running(src, SEG_VM)
+    wait_for(lambda: b"REFORGE-SEG up" in ssh(src, f"cat /var/log/libvirt/qemu/{SEG_VM}-serial.log", check=False).stdout,
+             180, what="the traffic guest up")
+    wait_for(lambda: len(_seg_rx(src, "db")) >= 20, 60, what="the allowed stream (app -> db udp/5432)")
+    dst = home if home != src else next(n for n in nodes if n != src)
+    drops = {n: _seg_counter(n, "drop_app__training") for n in (src, dst)}
+    assert drops[src] > 0, "the denied stream is dropped and counted on the VM's node"
+    last_on_src = max(_seg_rx(src, "db"))
+    start = time.monotonic()
+    ssh("node1", f"pcs resource move vm-{SEG_VM} {dst}")
+    try:
+        wait_for(lambda: resource_node("node1", f"vm-{SEG_VM}") == dst, 180, what=f"segvm on {dst}")
+        wait_domain_running(dst, SEG_VM)
+        # The guest's own counter goes on from where it was: migrated live, not rebooted, and sending from dst.
+        got = wait_for(lambda: [q for q in _seg_rx(dst, "db") if q > last_on_src + 20], 120, what="the stream from dst")
+        MEASURED["segvm_migration_seconds"] = round(time.monotonic() - start, 1)
+        assert min(got) > last_on_src - 50, (last_on_src, min(got))
+    finally:
+        ssh("node1", f"pcs resource clear vm-{SEG_VM}", check=False)
+    assert _seg_counter(dst, "drop_app__training") > drops[dst], "dropped on the new node too"
+    # Denied throughout, on every node: not one datagram of the denied stream ever arrived.
+    assert all(_seg_rx(n, "training") == [] for n in nodes), {n: len(_seg_rx(n, "training")) for n in nodes}
+
+    # A policy change: check mode shows it and changes nothing; applied, it takes effect with the VM running.
+    domid = ssh(dst, f"virsh domid {SEG_VM}").stdout.decode().strip()
+    opened = json.dumps({"microseg_flows": yaml.safe_load((REPO_ROOT / "tests" / "lab" / "microseg" / "lab-policy.yml")
+                                                          .read_text())["microseg_flows"]
+                         + [{"from": "app", "to": "training", "proto": "udp", "ports": [5432]}]})
+    table = ssh(dst, "nft --stateless list table bridge reforge_microseg").stdout
+    dry = playbook("segment.yml", "--check", "--diff", "-e", POLICY, "-e", opened)
+    assert dry.rc == 0 and dry.changed >= 4 and "counter name allow_app__training accept" in dry.output, dry.output[-3000:]
+    assert ssh(dst, "nft --stateless list table bridge reforge_microseg").stdout == table
+    run = playbook("segment.yml", "-e", POLICY, "-e", opened)
+    assert run.rc == 0, run.output[-4000:]
+    wait_for(lambda: len(_seg_rx(dst, "training")) >= 10, 60, what="the newly allowed stream")
+    back = playbook("segment.yml", "-e", POLICY)
+    assert back.rc == 0, back.output[-4000:]
+    closed = len(_seg_rx(dst, "training"))
+    time.sleep(3)
+    assert len(_seg_rx(dst, "training")) == closed, "denied again as soon as the policy says so"
+    assert ssh(dst, f"virsh domid {SEG_VM}").stdout.decode().strip() == domid, "nothing was restarted"
+    ssh(dst, "truncate -s0 /run/reforge-segrx-training.log")
+
+    # The campus's evidence and topology page from the cluster: the probe matrix on node1's br-vm (every tier
+    # pair, allowed and denied), the table in force on all four nodes, the counters of a 5 s window in which
+    # segvm's denied stream is dropped, the Ceph OSD tree.
+    sys.path.insert(0, str(REPO_ROOT / "tests" / "lab" / "microseg"))
+    from node_probes import probe_matrix  # pylint: disable=import-outside-toplevel
+    probes = probe_matrix("node1", ssh=lambda n, c, stdin=None, check=True: ssh(n, c, stdin=stdin, check=check))
+    wrong = [p for p in probes if (p["expected"] == "allow") != p["passed"]]
+    assert len(probes) == 80 and not wrong, wrong
+    out = LAB_DIR / "microseg" / "evidence"
+    (LAB_DIR / "microseg").mkdir(exist_ok=True)
+    (LAB_DIR / "microseg" / "probes.json").write_text(json.dumps(probes))
+    run = playbook("segment.yml", "-e", POLICY, "-e", json.dumps({
+        "microseg_evidence_dir": str(out), "microseg_evidence_probes": str(LAB_DIR / "microseg" / "probes.json"),
+        "microseg_topology_dir": str(out), "microseg_topology_campus": "lab", "microseg_topology_window": 5,
+        "microseg_topology_ceph": True}))
+    assert run.rc == 0, run.output[-6000:]
+    doc = json.loads((out / "lab-segmentation-evidence.json").read_text())
+    assert doc["verdict"] == "PASS" and doc["nodes"] == list(nodes) and doc["summary"]["probes"] == 80, doc["summary"]
+    assert all("tier_app" in r["rules_in_force"] for r in doc["rules_in_force"])
+    pairs = {(p["src"], p["dst"]): p for p in doc["tier_pairs"]}
+    assert len(pairs) == 20 and pairs[("app", "training")]["dropped_packets"] > 0, pairs[("app", "training")]
+    assert pairs[("app", "db")]["allowed_packets"] > 0
+    page = (out / "lab-topology.html").read_text()
+    assert "segvm" in page and "osd." in page
+
+
+@pytest.fixture(scope="module")
+def mgmt_plane():
+    """A campus plane on this host: Debian's Prometheus and Alertmanager (tests/integration/mgmt),
+    5 s scrape and evaluation, kept in the lab dir (the secrets proof scans it) until the module ends."""
+    from integration.mgmt.mgmt_plane import Plane  # pylint: disable=import-outside-toplevel
+    root = LAB_DIR / "mgmt-plane"
+    subprocess.run(["rm", "-rf", str(root)], check=True)
+    plane = Plane(root, interval="5s", timeout="4s")
+    yield plane
+    plane.stop()
+
+
+def _plane_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def _am_alerts(plane, name: str, **labels) -> list[dict]:
+    return [a for a in _plane_json(plane.alertmanager_url + "/api/v2/alerts")
+            if a["labels"].get("alertname") == name and all(a["labels"].get(k) == v for k, v in labels.items())]
+
+
+def _register_vars(plane, **extra) -> str:
+    reuse = sorted((LAB_DIR / "reports").glob("*-reuse.json"))
+    return json.dumps(dict({
+        "reforge_mgmt_hosts": "localhost", "mgmt_register_install": False, "mgmt_register_prometheus": plane.options(),
+        "mgmt_register_campus_name": "lab", "mgmt_register_campus_cluster": "lab-hci",
+        "mgmt_register_campus_extra": {"alert_for": {"osd_down": "15s", "target_down": "1m"}},
+        "mgmt_register_reuse_report": str(reuse[0]) if reuse else ""}, **extra))
+
+
+@needs_full_stack
+def test_campus_registers_with_the_plane_and_every_exporter_target_is_up(cluster_lab, mgmt_plane):
+    """Issue 15: register.yml puts Debian's exporters on the four nodes (the Ceph mgr's prometheus
+    module is the ceph role's) and enrols the lab campus, its targets taken from the inventory:
+    every target up with its campus/cluster labels (of the Ceph mgrs, the active one), real metrics from each exporter, the drive wear
+    from the reuse report and the fencing history on the node exporter. Rerun changed=0; check mode
+    changes nothing."""
+    discover = playbook("discover.yml")   # the reuse report the wear metrics come from
+    assert discover.rc == 0, discover.output[-4000:]
+    extra = _register_vars(mgmt_plane)
+    run = playbook("register.yml", "-e", extra)
+    assert run.rc == 0, run.output[-6000:]
+    MEASURED["register_seconds"] = round(run.seconds, 1)
+    nodes = ("node1", "node2", "node3", "node4")
+    expected = {(f"{NODE_ADDR[n]}:{port}", exporter) for n in nodes
+                for exporter, port in (("node", 9100), ("libvirt", 9177), ("pacemaker", 9664))}
+    expected |= {(f"{NODE_ADDR[n]}:9283", "ceph") for n in ("node1", "node2", "node3")}
+
+    def all_up():
+        active = _plane_json(mgmt_plane.prometheus_url + "/api/v1/targets")["data"]["activeTargets"]
+        seen = {(t["labels"]["instance"], t["labels"]["exporter"]): t for t in active
+                if t["labels"].get("campus") == "lab" and t["labels"].get("cluster") == "lab-hci"}
+        assert set(seen) == expected, sorted(set(seen) ^ expected)
+        # Every exporter up; of the Ceph mgr hosts the active one (a standby's prometheus module may not
+        # answer: the plane alerts only when none does, CephExporterDown).
+        active = NODE_ADDR[json.loads(ssh("node1", "ceph mgr stat --format json").stdout)["active_name"]]
+        down = {k: (t["health"], t.get("lastError")) for k, t in seen.items()
+                if t["health"] != "up" and (k[1] != "ceph" or k[0].startswith(active + ":"))}
+        assert not down, down
+        return seen
+    wait_for(all_up, 180, interval=5, what="every exporter target of the lab campus up")
+
+    def query(expr: str) -> list[dict]:
+        url = mgmt_plane.prometheus_url + "/api/v1/query?query=" + urllib.request.quote(expr)
+        return _plane_json(url)["data"]["result"]
+    # Each exporter answers with its own metrics, not only an empty page: Ceph's OSDs (the active
+    # mgr), Pacemaker's nodes, libvirt's connection, the node exporter's textfile metrics.
+    wait_for(lambda: len(query('ceph_osd_up{campus="lab"} == 1')) >= 6, 120, interval=5, what="OSDs in ceph_osd_up")
+    assert {r["metric"].get("node") for r in query('ha_cluster_pacemaker_nodes{campus="lab",status="online"}')} >= set(nodes)
+    assert len(query('libvirt_up{campus="lab"} == 1')) == 4, query('libvirt_up{campus="lab"}')
+    wait_for(lambda: len(query('reforge_pacemaker_fencing_history_ok{campus="lab"} == 1')) == 4, 120, interval=5,
+             what="the fencing history on every node exporter")
+    wear = query('reforge_disk_wear_percent{campus="lab"}')
+    assert wear and all(0 <= float(r["value"][1]) <= 100 for r in wear), wear
+    rerun = playbook("register.yml", "-e", extra)
+    assert rerun.rc == 0 and rerun.changed == 0, rerun.changed_tasks()
+    # A second campus registers beside it with the same plane (its own files, route and rule group; the
+    # lab campus's files stay byte for byte): here node4's node exporter stands for the annex's cluster.
+    lab_files = {k: v for k, v in mgmt_plane.snapshot().items() if "reforge_lab" in k}
+    annex = json.loads(extra)
+    annex.update(reforge_agent_hosts="none", mgmt_register_campuses=[
+        {"name": "annex", "cluster": "annex-hci", "targets": {"node": [f"{NODE_ADDR['node4']}:9100"]}}])
+    run = playbook("register.yml", "-e", json.dumps(annex))
+    assert run.rc == 0 and run.changed == 1, run.output[-4000:]
+    assert {k: v for k, v in mgmt_plane.snapshot().items() if "reforge_lab" in k} == lab_files
+    wait_for(lambda: query('up{campus="annex",cluster="annex-hci"} == 1'), 60, interval=5, what="the annex campus's target up")
+    groups = [g["name"] for g in _plane_json(mgmt_plane.prometheus_url + "/api/v1/rules")["data"]["groups"]]
+    assert {"reforge-lab", "reforge-annex"} <= set(groups), groups
+    before = mgmt_plane.snapshot()
+    dry = playbook("register.yml", "--check", "--diff", "-e", extra)
+    assert dry.rc == 0 and dry.changed == 0, dry.changed_tasks()
+    assert mgmt_plane.snapshot() == before
+
+
+@needs_full_stack
+def test_burn_in_on_the_pool_with_an_osd_stopped_mid_run_and_its_alert(cluster_lab, mgmt_plane):
+    """Issue 15: burnin.yml runs fio's RBD engine on node1 against the cluster pool, a clean round
+    and one with an OSD stopped mid-run; the stopped OSD raises CephOSDDown on the plane within its
+    window (routed to the campus), which clears once the OSD is back. Rerun changed=0."""
+    osd_tree = ceph_json("node1", "osd", "tree")
+    host = next(n for n in osd_tree["nodes"] if n["type"] == "host" and n["name"] == "node1")
+    osd = min(host["children"])
+    extra = json.dumps({
+        "reforge_burnin_hosts": "node1", "burnin_name": "lab", "burnin_out_dir": "/var/lib/reforge/burnin",
+        "burnin_target": {"pool": "vms", "rbdname": "reforge-burnin", "clientname": "admin"},
+        "burnin_rbd_image_size": "1G", "burnin_duration": 24, "burnin_ramp_time": 0, "burnin_log_avg_msec": 500,
+        "burnin_jobs": [{"name": "rand-4k", "rw": "randrw", "bs": "4k", "iodepth": 8},
+                        {"name": "seq-1m", "rw": "rw", "bs": "1m", "iodepth": 4}],
+        "burnin_inject_command": f"systemctl stop ceph-osd@{osd}", "burnin_inject_label": f"osd.{osd} stopped",
+        "burnin_inject_job": "rand-4k", "burnin_inject_at_fraction": 0.4})
+    try:
+        run = playbook("burnin.yml", "-e", extra)
+        assert run.rc == 0, run.output[-6000:]
+        MEASURED["burnin_seconds"] = round(run.seconds, 1)
+        reports = {name: json.loads(ssh("node1", f"cat /var/lib/reforge/burnin/lab-{name}/report.json").stdout)
+                   for name in ("clean", "injected")}
+        for name, report in reports.items():
+            assert report["verdict"] == "PASS" and report["engine"] == "rbd", (name, report.get("verdict"))
+            assert bool(report["events"]) is (name == "injected"), report["events"]
+        assert ssh("node1", f"systemctl is-active ceph-osd@{osd}", check=False).stdout.decode().strip() != "active"
+        fired = wait_for(lambda: _am_alerts(mgmt_plane, "CephOSDDown", campus="lab", ceph_daemon=f"osd.{osd}"), 120,
+                         interval=5, what=f"CephOSDDown for osd.{osd} in Alertmanager")
+        assert fired[0]["receivers"][0]["name"] == "campus-lab", fired
+        rerun = playbook("burnin.yml", "-e", extra)
+        assert rerun.rc == 0 and rerun.changed == 0, rerun.changed_tasks()
+    finally:
+        ssh("node1", f"systemctl start ceph-osd@{osd}", check=False)
+    wait_for(lambda: not _am_alerts(mgmt_plane, "CephOSDDown", campus="lab"), 180, interval=5,
+             what="CephOSDDown resolved once the OSD is back")
+    wait_for(lambda: _healthy("node1") and not ceph_json("node1", "health").get("checks", {}).get("OSD_DOWN"), 300,
+             interval=5, what="every OSD up again")
+
+
 @needs_full_stack
 def test_check_mode_of_the_whole_site_playbook_writes_nothing_anywhere(cluster_lab, lab):
     """Issue 17: `site.yml --check --diff` on the built lab (every stage: discover, prepare, cluster,
@@ -605,7 +895,7 @@ def test_check_mode_of_the_whole_site_playbook_writes_nothing_anywhere(cluster_l
     cursors = bmc_log_cursors(bmcs, ca)
     counters = vc.counters()
     report_files_before = sorted((LAB_DIR / "migration" / "reports").iterdir())
-    run = playbook("site.yml", "--check", "--diff", "-e", VM_VARS, timeout=2400)
+    run = playbook("site.yml", "--check", "--diff", "-e", VM_VARS, "-e", POLICY, timeout=2400)
     assert run.rc == 0, run.output[-6000:]
     MEASURED["site_check_seconds"] = round(run.seconds, 1)
     bmc_writes, bmc_requests = bmc_writes_since(cursors, ca)
@@ -638,10 +928,13 @@ def test_check_mode_of_the_whole_site_playbook_writes_nothing_anywhere(cluster_l
 
 
 @needs_full_stack
-def test_unresponsive_node_is_fenced_through_redfish_and_its_vm_restarts_elsewhere(cluster_lab):
+def test_unresponsive_node_is_fenced_through_redfish_and_its_vm_restarts_elsewhere(cluster_lab, mgmt_plane):
     victim = resource_node("node1", f"vm-{VM}")
     anchor = next(n for n in ("node1", "node2", "node3", "node4") if n != victim)
     bmc = next(b for b in cluster_lab["redfish"]["bmcs"] if b["bound_node"] == victim)
+    seg_on_victim = resource_node(anchor, f"vm-{SEG_VM}") == victim
+    for node in ("node1", "node2", "node3", "node4"):
+        ssh(node, "truncate -s0 /run/reforge-segrx-db.log", check=False)
     ctx = ssl.create_default_context(cafile=str(LAB_DIR / "pki" / "ca.pem"))
     urllib.request.urlopen(urllib.request.Request(bmc["endpoint"] + "/_lab/log", method="DELETE"), context=ctx)
     start = time.monotonic()
@@ -662,8 +955,24 @@ def test_unresponsive_node_is_fenced_through_redfish_and_its_vm_restarts_elsewhe
     text = json.dumps(log)
     assert "ComputerSystem.Reset" in text, text[-2000:]
     assert ssh(victim, "true", check=False, timeout=15).returncode != 0, "fenced node still answers ssh"
+    # Stage 5: the plane the campus registered with (above) raises the fencing alert, from the
+    # surviving nodes' textfile metric of Pacemaker's fencing history.
+    fenced = wait_for(lambda: _am_alerts(mgmt_plane, "PacemakerFencingEvent", campus="lab"), 120, interval=5,
+                      what="PacemakerFencingEvent in Alertmanager")
+    assert any(a["labels"].get("target") == victim for a in fenced), fenced
     wait_for(lambda: MARKER in ssh(new_home, f"cat /var/log/libvirt/qemu/{VM}-serial.log", check=False).stdout,
              60, what="guest booted again on the surviving node")
+    # Stage 6: the traffic guest was on the fenced node too (the segmentation test put it there). Restarted
+    # on a survivor, it is in its tier from its first frame: the allowed stream arrives there (its counter
+    # starts again: a new boot), the denied one nowhere.
+    assert seg_on_victim or not FULL, "the segmentation test leaves segvm on the HA test VM's node"
+    seg_home = wait_for(lambda: (lambda n: n if n and n != victim else None)(resource_node(anchor, f"vm-{SEG_VM}")),
+                        300, interval=3, what="segvm restarted on a surviving node")
+    wait_domain_running(seg_home, SEG_VM)
+    wait_for(lambda: len(_seg_rx(seg_home, "db")) >= 10 and min(_seg_rx(seg_home, "db")) < 200, 240, interval=3,
+             what="the restarted guest's allowed stream on its new node")
+    survivors = [n for n in ("node1", "node2", "node3", "node4") if n != victim]
+    assert all(_seg_rx(n, "training") == [] for n in survivors), {n: len(_seg_rx(n, "training")) for n in survivors}
     # The operator repairs and powers the node on: it rejoins Corosync/Pacemaker and its OSDs come
     # back, so the cluster is whole again for what runs after (the Molecule node scenarios).
     subprocess.run([str(REPO_ROOT / "tests" / "lab" / "nodes" / "ctl.sh"), "power", victim, "on"],
@@ -672,6 +981,8 @@ def test_unresponsive_node_is_fenced_through_redfish_and_its_vm_restarts_elsewhe
     wait_for(lambda: f" {victim} member" in ssh(anchor, "crm_node -l").stdout.decode(), 300, interval=5,
              what=f"{victim} back in the HA cluster")
     wait_for(lambda: _healthy(anchor), 600, interval=5, what="HEALTH_OK after the fenced node came back")
+    # Its segmentation table is back from the boot-time ruleset, loaded before libvirt and Pacemaker start.
+    assert "52:54:00:99:00:10" in ssh(victim, "nft list set bridge reforge_microseg tier_app").stdout.decode()
     MEASURED["rejoin_seconds"] = round(time.monotonic() - start, 1)
     # As an operator would after the repair: clear the failure records the fencing left.
     ssh(anchor, "pcs resource cleanup", check=False)
@@ -737,7 +1048,8 @@ def test_no_secret_in_any_log_report_journal_or_node_file(cluster_lab, tmp_path)
         # ... and every file on it outside its key stores, searched on the node for every form.
         # (the needles go in on stdin: nothing is written on the node)
         needles = {v: name for name, secret in secrets.items() for v in secrets_scan.forms(secret, users).values()}
-        excludes = " ".join(f"--exclude='{g}'" for g in NODE_KEY_STORES if "/" not in g)
+        # (/run/netns holds network namespace handles, nsfs mounts that are no files to read)
+        excludes = " ".join(f"--exclude='{g}'" for g in NODE_KEY_STORES if "/" not in g) + " --exclude-dir=netns"
         found = ssh(node, f"grep -roF -D skip -f - {excludes} {' '.join(NODE_SEARCHED)} | sort -u", check=False,
                     stdin=b"\n".join(sorted(needles)), timeout=600)
         # (a file a daemon removed while grep walked is no error)

@@ -101,7 +101,9 @@ def load(path):
     return yaml.safe_load(path.read_text()) or {}
 names = []
 for role, var in (("ceph", "ceph_packages"), ("hypervisor", "hypervisor_packages"),
-                  ("ha_cluster", "ha_cluster_packages"), ("migration_wave", "migration_wave_sync_host_packages")):
+                  ("ha_cluster", "ha_cluster_packages"), ("migration_wave", "migration_wave_sync_host_packages"),
+                  ("mgmt_register", "mgmt_register_agent_packages"), ("burnin", "burnin_packages"),
+                  ("microseg", "microseg_packages")):
     names += load(roles / role / "defaults" / "main.yml")[var]
 names += load(roles / "migration_wave" / "vars" / "main.yml")["__migration_wave_format_packages"]["rbd"]["copy"]
 print("\n".join(sorted(set(names))))
