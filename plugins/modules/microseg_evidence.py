@@ -49,10 +49,17 @@ options:
     type: list
     elements: dict
     default: []
-notes:
-  - Supports check mode (builds the evidence, writes nothing).
 extends_documentation_fragment:
   - reforge.hci.microseg
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Builds the evidence and writes nothing.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
 '''
 
 EXAMPLES = r'''

@@ -43,6 +43,7 @@ options:
     description: Network namespace that holds the bridges (the lab), instead of the host's.
     type: str
 extends_documentation_fragment:
+  - reforge.hci.microseg
   - ansible.builtin.action_common_attributes
   - reforge.hci.attributes
 requirements:

@@ -62,6 +62,7 @@ options:
     elements: dict
     default: []
 extends_documentation_fragment:
+  - reforge.hci.microseg
   - ansible.builtin.action_common_attributes
   - reforge.hci.attributes
 requirements:

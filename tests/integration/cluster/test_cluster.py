@@ -966,8 +966,12 @@ def test_unresponsive_node_is_fenced_through_redfish_and_its_vm_restarts_elsewhe
     # on a survivor, it is in its tier from its first frame: the allowed stream arrives there (its counter
     # starts again: a new boot), the denied one nowhere.
     assert seg_on_victim or not FULL, "the segmentation test leaves segvm on the HA test VM's node"
-    seg_home = wait_for(lambda: (lambda n: n if n and n != victim else None)(resource_node(anchor, f"vm-{SEG_VM}")),
-                        300, interval=3, what="segvm restarted on a surviving node")
+
+    def seg_restarted() -> str | None:
+        node = resource_node(anchor, f"vm-{SEG_VM}")
+        return node if node and node != victim else None
+
+    seg_home = wait_for(seg_restarted, 300, interval=3, what="segvm restarted on a surviving node")
     wait_domain_running(seg_home, SEG_VM)
     wait_for(lambda: len(_seg_rx(seg_home, "db")) >= 10 and min(_seg_rx(seg_home, "db")) < 200, 240, interval=3,
              what="the restarted guest's allowed stream on its new node")

@@ -54,7 +54,7 @@ def allowed(flows: list[dict], src: str, dst: str, proto: str, port: int | None)
             if proto == "icmp":
                 return True
             for p in flow.get("ports", []):
-                lo, _, hi = str(p).partition("-")
+                lo, _sep, hi = str(p).partition("-")
                 if int(lo) <= port <= int(hi or lo):
                     return True
     return False

@@ -61,7 +61,7 @@ def test_successful_fencings_are_counted_per_target_and_every_member_has_a_serie
 def test_a_history_that_cannot_be_read_is_not_zero_fencings(tmp_path):
     _bin(tmp_path, "crm_node", "printf '1 node1 member\\n'\n")
     _bin(tmp_path, "stonith_admin", "echo 'Could not connect to fencer: Transport endpoint is not connected' >&2; exit 102\n")
-    proc, text, _ = _run(tmp_path)
+    proc, text, _files = _run(tmp_path)
     assert proc.returncode == 1 and "fencing history not read" in proc.stderr
     assert "reforge_pacemaker_fencing_events_total" not in text
     assert "reforge_pacemaker_fencing_history_ok 0" in text

@@ -40,6 +40,9 @@ def _role(role, field, message, fix):
     return pytest.mark.refusal(area="role %s (preflight)" % role, field=field, message=message, fix=fix)
 
 
+# A VM whose NIC has a multicast MAC (01:...): no VM may send from it.
+MULTICAST_NIC_VM = [{"name": "his-db", "rbd_image": "his-db", "interfaces": [{"bridge": "br-vm", "mac": "01:00:5e:00:00:01"}]}]
+
 CASES = [
     pytest.param("hardware_prepare", dict(BMC, hardware_prepare_controller_modes=["hba", "passthrough"]),
                  marks=_role("hardware_prepare", "hardware_prepare_controller_modes",
@@ -75,8 +78,7 @@ CASES = [
                              "ha_cluster: ha_cluster_password must be set (from the vault) and ha_cluster_name must be "
                              "1-32 letters, digits, '-' or '_'", "a short plain cluster name, and the password from the vault"),
                  id="ha_name"),
-    pytest.param("ha_cluster", dict(HA, ha_cluster_vms=[{"name": "his-db", "rbd_image": "his-db",
-                                                      "interfaces": [{"bridge": "br-vm", "mac": "01:00:5e:00:00:01"}]}]),
+    pytest.param("ha_cluster", dict(HA, ha_cluster_vms=MULTICAST_NIC_VM),
                  marks=_role("ha_cluster", "ha_cluster_vms[].interfaces",
                              "ha_cluster_vms[].interfaces: each needs a bridge and a unicast MAC written aa:bb:cc:dd:ee:ff",
                              "give each NIC its bridge and the VM's own unicast MAC"), id="ha_vm_nic"),
