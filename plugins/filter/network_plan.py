@@ -190,7 +190,7 @@ class _Node(object):
             ref = member.get("nic") if isinstance(member, dict) else member
             nic, what = _find(ref, self.nics, self.fabric)
             if nic is None:
-                known = ", ".join(sorted("%s (%s)" % (n["name"], n["mac"]) for n in self.nics)) or "none"
+                known = ", ".join(sorted("%s (%s)" % (n["name"], n["mac"] or "no MAC") for n in self.nics)) or "none"
                 self.refuse(field, "%r is %s of %s, not a NIC (NICs: %s)" % (ref, what, self.name, known) if what else
                             "%r is not a NIC of %s (NICs: %s)" % (ref, self.name, known))
                 continue

@@ -223,6 +223,18 @@ def _typo(c):
     bond["memebrs"] = bond.pop("members")
 
 
+def _bridged_twice(c):
+    c["nodes"]["node1"]["bridges"]["br-vm2"] = {"network": "vm"}
+
+
+def _primary_not_a_member(c):
+    c["nodes"]["node1"]["bonds"]["bond0"].update(mode="active-backup", primary="enp3s0")
+
+
+def _no_mac(c):
+    del c["nodes"]["node2"]["nics"][0]["mac"]
+
+
 def _jumbo_over_a_1500_switch(c):
     c["switches"]["rm-swb"] = {}
 
@@ -264,6 +276,47 @@ def _jumbo_over_a_1500_switch(c):
                  marks=_refusal("nodes.<node>.bonds.<bond>.networks.<network>",
                                 "nodes.node1.bonds.bond0.networks.management: network management has no vlan, so it can only ride untagged",
                                 "give the network its vlan, or let it ride untagged")),
+    pytest.param(_bridged_twice, "already has the bridge br-vm",
+                 marks=_refusal("nodes.<node>.bridges.<bridge>.network",
+                                "nodes.node1.bridges.br-vm2.network: network vm already has the bridge br-vm",
+                                "one bridge per network")),
+    pytest.param(_primary_not_a_member, "is not a member of bond0",
+                 marks=_refusal("nodes.<node>.bonds.<bond>.primary",
+                                "nodes.node1.bonds.bond0.primary: 'enp3s0' is not a member of bond0",
+                                "name one of the bond's members")),
+    pytest.param(_set("nodes.node1.bonds.bond1.lacp_rate", "1s"), "is not fast or slow",
+                 marks=_refusal("nodes.<node>.bonds.<bond>.lacp_rate",
+                                "nodes.node1.bonds.bond1.lacp_rate: '1s' is not fast or slow",
+                                "fast (the default) or slow")),
+    pytest.param(_set("nodes.node1.bonds.bond1.xmit_hash_policy", "l34"), "is not one of layer2",
+                 marks=_refusal("nodes.<node>.bonds.<bond>.xmit_hash_policy",
+                                "nodes.node1.bonds.bond1.xmit_hash_policy: 'l34' is not one of layer2, layer2+3, layer3+4",
+                                "a policy networkd knows; layer3+4 is the default")),
+    pytest.param(_no_mac, "has no MAC in the facts",
+                 marks=_refusal("nodes.<node>.bonds.<bond>.members[<n>], nic_facts",
+                                "nodes.node2.bonds.bond0.members[0]: enp1s0 has no MAC in the facts",
+                                "rediscover the node: members are matched by their permanent MAC")),
+    pytest.param(_set("nodes.node1.bonds", {}), "at least one bond is needed",
+                 marks=_refusal("nodes.<node>.bonds", "nodes.node1.bonds: at least one bond is needed",
+                                "give the node its bonds (a bond of one NIC is allowed)")),
+    pytest.param(_set("nodes.node1.bonds.bond1.networks", {}), "a bond carries at least one network",
+                 marks=_refusal("nodes.<node>.bonds.<bond>.networks",
+                                "nodes.node1.bonds.bond1.networks: a bond carries at least one network",
+                                "list the networks the bond carries")),
+    pytest.param(_set("nodes.node1.bonds.bond1.networks.storage", "trunk"), "a network rides tagged or untagged",
+                 marks=_refusal("nodes.<node>.bonds.<bond>.networks.<network>",
+                                "nodes.node1.bonds.bond1.networks.storage: 'trunk': a network rides tagged or untagged",
+                                "tagged (on its vlan) or untagged (the port's native VLAN)")),
+    pytest.param(_set("nodes.node1.default_gateway", "backup"), "is not on any bond of node1",
+                 marks=_refusal("default_gateway, nodes.<node>.default_gateway",
+                                "nodes.node1.default_gateway: network 'backup' is not on any bond of node1",
+                                "name a network the node carries")),
+    pytest.param(_set("switches", ["rm-swa"]), "a mapping of switch name",
+                 marks=_refusal("switches", "switches: a mapping of switch name -> {mtu}",
+                                "switches by name, each with the MTU it carries")),
+    pytest.param(_set("nodes", {}), "a mapping of node name",
+                 marks=_refusal("nodes", "nodes: a mapping of node name -> {index, bonds}",
+                                "list the campus's nodes by name")),
     pytest.param(_jumbo_over_a_1500_switch, "but switch rm-swb carries 1500",
                  marks=_refusal("nodes.<node>.bonds.<bond>.networks.<network>, switches.<switch>.mtu",
                                 "nodes.node1.bonds.bond1.networks.migration: network migration has mtu 9000 but switch rm-swb carries 1500 "
@@ -337,6 +390,31 @@ def test_bad_definitions_are_refused_with_the_field(change, message, proves_refu
     with pytest.raises(AnsibleFilterError, match=message) as refused:
         network_plan(c)
     proves_refusal(str(refused.value))
+
+
+@pytest.mark.refusal(area="campus network (reforge.hci.network_plan)", field="the campus definition",
+                     message="network_plan: the campus definition must be a mapping with networks and nodes",
+                     fix="pass the campus definition (docs/examples/campus-network.yml), not a file name or a list")
+def test_a_definition_that_is_not_a_mapping_is_refused(proves_refusal):
+    with pytest.raises(AnsibleFilterError, match="must be a mapping") as refused:
+        network_plan(["campus-network.yml"])
+    proves_refusal(str(refused.value))
+
+
+@pytest.mark.refusal(area="campus network (reforge.hci.networkd_files)", field="the node's plan",
+                     message="networkd_files: give one node's plan (an entry of reforge.hci.network_plan's result)",
+                     fix="network_plan(...)[inventory_hostname] | reforge.hci.networkd_files")
+def test_rendering_something_else_than_a_node_plan_is_refused(proves_refusal):
+    with pytest.raises(AnsibleFilterError, match="give one node's plan") as refused:
+        networkd_files(network_plan(campus()))
+    proves_refusal(str(refused.value))
+
+
+def test_the_docs_show_what_is_rendered():
+    """docs/network.md shows node1's files as the filter renders them (without the "rendered by" line)."""
+    page = (EXAMPLE.parents[1] / "network.md").read_text()
+    for name, content in networkd_files(network_plan(campus())["node1"]).items():
+        assert "`%s`\n```ini\n%s```" % (name, content.split("\n", 1)[1]) in page, name
 
 
 def test_the_plan_does_not_change_its_input():
