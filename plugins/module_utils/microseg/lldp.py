@@ -28,20 +28,27 @@ def _load(text, what):
         raise LldpError("%s: not JSON: %r" % (what, (text or "")[:200]))
 
 
-def neighbors(lldpcli_json):
-    """{interface: dict(system_name, chassis_id, port_id, port_descr)} from ``lldpcli -f json show neighbors``.
+def _value(item):
+    """A value of ``-f json0`` (a list of {value: x}) or of ``-f json`` (bare, or a list when there are several):
+    the first one."""
+    if isinstance(item, list):
+        item = item[0] if item else None
+    if isinstance(item, dict) and "value" in item:
+        return item["value"]
+    return item
 
-    lldpcli's JSON has one shape for one interface (``interface: {eno1: {...}}``) and another for several
-    (``interface: [{eno1: {...}}, {eno2: {...}}]``); a chassis is keyed by its name, or is the bare object when
-    the neighbour sends no name."""
-    data = _load(lldpcli_json, "lldpcli -f json show neighbors")
-    if not isinstance(data, dict) or not isinstance(data.get("lldp"), (dict, list)):
-        raise LldpError("lldpcli -f json show neighbors: no 'lldp' object in %r" % (str(data)[:200],))
-    lldp = data["lldp"]
+
+def _neighbour(system_name, chassis_id, port_type, port_value, port_descr):
+    # A switch names its port in the port id (subtype ifname or local); a host-like neighbour puts its
+    # MAC there and its interface name in the description.
+    port_id = port_value if port_type in ("ifname", "local") else (port_descr or port_value)
+    return dict(system_name=system_name, chassis_id=chassis_id, port_id=port_id, port_descr=port_descr)
+
+
+def _entries_json(lldp):
     interfaces = lldp.get("interface", []) if isinstance(lldp, dict) else []
     if isinstance(interfaces, dict):
         interfaces = [interfaces]
-    out = {}
     for entry in interfaces:
         for ifname, info in sorted(entry.items()):
             chassis = info.get("chassis") or {}
@@ -51,12 +58,40 @@ def neighbors(lldpcli_json):
                 name, body = next(iter(sorted(chassis.items())), (None, {}))
             port = info.get("port") or {}
             pid = port.get("id") or {}
-            # A switch names its port in the port id (subtype ifname or local); a host-like neighbour puts its
-            # MAC there and its interface name in the description.
-            port_id = pid.get("value") if pid.get("type") in ("ifname", "local") else (port.get("descr") or pid.get("value"))
-            out[ifname] = dict(system_name=name, chassis_id=(body.get("id") or {}).get("value"), port_id=port_id,
-                               port_descr=port.get("descr"))
-    return out
+            yield ifname, _neighbour(name, (body.get("id") or {}).get("value"), pid.get("type"), pid.get("value"),
+                                     _value(port.get("descr")))
+
+
+def _entries_json0(lldp):
+    for block in lldp:
+        for info in (block or {}).get("interface") or []:
+            chassis = _value(info.get("chassis")) or {}
+            port = _value(info.get("port")) or {}
+            cid = (chassis.get("id") or [{}])[0]
+            pid = (port.get("id") or [{}])[0]
+            yield info.get("name"), _neighbour(_value(chassis.get("name")), cid.get("value"), pid.get("type"),
+                                               pid.get("value"), _value(port.get("descr")))
+
+
+def neighbor_list(lldpcli_json):
+    """[(interface, dict(system_name, chassis_id, port_id, port_descr))], one per neighbour, from
+    ``lldpcli -f json show neighbors [details]`` or ``-f json0``.
+
+    lldpcli's JSON has one shape for one interface (``interface: {eno1: {...}}``) and another for several
+    (``interface: [{eno1: {...}}, {eno2: {...}}]``), an interface with two neighbours is listed twice, a value
+    that occurs several times becomes a list, no neighbour at all is ``lldp: {}``; a chassis is keyed by its
+    name, or is the bare object when the neighbour sends no name. ``json0`` wraps every level in a list."""
+    data = _load(lldpcli_json, "lldpcli -f json show neighbors")
+    if not isinstance(data, dict) or not isinstance(data.get("lldp"), (dict, list)):
+        raise LldpError("lldpcli -f json show neighbors: no 'lldp' object in %r" % (str(data)[:200],))
+    lldp = data["lldp"]
+    return list(_entries_json0(lldp) if isinstance(lldp, list) else _entries_json(lldp))
+
+
+def neighbors(lldpcli_json):
+    """{interface: dict(system_name, chassis_id, port_id, port_descr)} from ``lldpcli -f json show neighbors``
+    (the last neighbour of an interface that has several; see neighbor_list)."""
+    return dict(neighbor_list(lldpcli_json))
 
 
 def links(ip_link_json):
