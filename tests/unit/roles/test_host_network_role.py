@@ -1,0 +1,116 @@
+"""The host_network role run as Ansible runs it, on localhost into a temporary directory standing in for
+/etc/systemd/network, with the NIC facts given (node1 of the example campus) and the cabling check off: what check
+mode shows and leaves, that a rerun on files already as planned changes nothing and applies nothing, and the role's
+input refusals. systemd-run, systemctl, networkctl and ip are recorders on PATH, so a bug that reached the apply
+could not touch this machine - and the recorder's log proves it was not reached. The apply itself (timer, reconnect,
+rollback) needs a node kernel: tests/integration/network."""
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+import yaml
+
+from ansible_collections.reforge.hci.plugins.filter.network_plan import network_plan, networkd_files
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+RECORDER = '#!/bin/sh\necho "$(basename "$0") $*" >> "$FAKE_LOG"\n'
+
+
+def campus():
+    with open(os.path.join(REPO, "docs", "examples", "campus-network.yml")) as fh:
+        return yaml.safe_load(fh)["campus_network"]
+
+
+def run_role(tmp_path, check=False, **overrides):
+    fake = tmp_path / "bin"
+    fake.mkdir(exist_ok=True)
+    for cmd in ("systemd-run", "systemctl", "networkctl", "ip"):
+        (fake / cmd).write_text(RECORDER)
+        (fake / cmd).chmod(0o755)
+    c = campus()
+    variables = dict(host_network_campus=c, host_network_node="node1", host_network_nic_facts={"node1": c["nodes"]["node1"]["nics"]},
+                     host_network_dir=str(tmp_path / "network"), host_network_state_dir=str(tmp_path / "state"),
+                     host_network_ifupdown=str(tmp_path / "interfaces"), host_network_cabling_check="never")
+    variables.update(overrides)
+    play = [{"hosts": "localhost", "gather_facts": False, "connection": "local", "vars": variables,
+             "environment": {"PATH": "%s:%s" % (fake, os.environ["PATH"]), "FAKE_LOG": str(tmp_path / "calls")},
+             "roles": ["reforge.hci.host_network"]}]
+    (tmp_path / "play.yml").write_text(yaml.safe_dump(play, sort_keys=False))
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
+               ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, "build", "collections"),
+               ANSIBLE_PYTHON_INTERPRETER=os.path.join(REPO, ".venv", "bin", "python"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_STDOUT_CALLBACK="default")
+    argv = [os.path.join(REPO, ".venv", "bin", "ansible-playbook"), "-i", "localhost,", str(tmp_path / "play.yml"), "--diff"]
+    proc = subprocess.run(argv + (["--check"] if check else []), env=env, capture_output=True, text=True, timeout=600,
+                          check=False)
+    proc.calls = (tmp_path / "calls").read_text() if (tmp_path / "calls").exists() else ""
+    return proc
+
+
+def recap(proc):
+    line = next(line for line in proc.stdout.splitlines() if line.startswith("localhost"))
+    return dict(part.split("=") for part in line.split(":", 1)[1].split())
+
+
+def test_check_mode_shows_every_file_and_writes_and_arms_nothing(tmp_path):
+    proc = run_role(tmp_path, check=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    files = networkd_files(network_plan(campus())["node1"])
+    for name in files:
+        assert "+++ after: %s/network/%s" % (tmp_path, name) in proc.stdout, name
+    assert "+PermanentMACAddress=52:54:00:4d:01:00" in proc.stdout and "+Address=10.20.20.11/24" in proc.stdout
+    assert not (tmp_path / "network").exists() and not (tmp_path / "state").exists()
+    assert proc.calls == ""
+
+
+def test_a_rerun_with_the_same_plan_changes_and_applies_nothing(tmp_path):
+    (tmp_path / "network").mkdir()
+    for name, text in networkd_files(network_plan(campus())["node1"]).items():
+        (tmp_path / "network" / name).write_text(text)
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "network").iterdir()}
+    proc = run_role(tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert recap(proc)["changed"] == "0"
+    assert proc.calls == "" and not (tmp_path / "state").exists()
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "network").iterdir()} == before
+
+
+@pytest.mark.refusal(area="role host_network", field="host_network_node",
+                     message="host_network: refused, nothing was changed: host_network_node: node9 is not under host_network_campus.nodes",
+                     fix="set host_network_node to the host's name in the campus definition (default: inventory_hostname)")
+def test_a_host_that_is_not_a_node_of_the_campus_is_refused(tmp_path, proves_refusal):
+    proc = run_role(tmp_path, check=True, host_network_node="node9")
+    assert proc.returncode != 0 and recap(proc)["changed"] == "0"
+    proves_refusal(proc.stdout)
+
+
+@pytest.mark.refusal(area="role host_network", field="host_network_connect_timeout, host_network_rollback_seconds",
+                     message="host_network_rollback_seconds (>= 30), host_network_connect_timeout (>= 10, and 10 less than "
+                             "the rollback window) and host_network_lldp_wait (>= 0) must fit",
+                     fix="give the node longer to roll back than the controller waits to reach it")
+def test_a_rollback_window_shorter_than_the_reconnect_is_refused(tmp_path, proves_refusal):
+    proc = run_role(tmp_path, check=True, host_network_rollback_seconds=60, host_network_connect_timeout=60)
+    assert proc.returncode != 0
+    proves_refusal(proc.stdout)
+
+
+def test_a_campus_refusal_stops_before_anything(tmp_path):
+    c = campus()
+    c["nodes"]["node1"]["bonds"]["bond0"]["mode"] = "balance-rr"
+    proc = run_role(tmp_path, host_network_campus=c)
+    assert proc.returncode != 0
+    assert "nodes.node1.bonds.bond0.mode: 'balance-rr' is not a bond mode here" in proc.stdout
+    assert not (tmp_path / "network").exists() and proc.calls == ""
+
+
+def test_without_given_facts_the_node_is_planned_with_its_own(tmp_path):
+    """This machine is not node1: its own NICs (read by setup, physical ones only) do not have node1's MACs."""
+    proc = run_role(tmp_path, check=True, host_network_nic_facts={})
+    assert proc.returncode != 0
+    assert "TASK [reforge.hci.host_network : Read the node's NICs]" in proc.stdout
+    assert "nodes.node1.bonds.bond0.members[0]: '52:54:00:4d:01:00' is not a NIC of node1 (NICs: " in proc.stdout
+    # setup's network facts ran the recorder ip (addresses); nothing else was called
+    assert not (tmp_path / "network").exists()
+    assert all(line.startswith("ip ") for line in proc.calls.splitlines())
