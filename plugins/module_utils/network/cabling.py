@@ -27,21 +27,28 @@ def members(plan):
     return out
 
 
-def interfaces_by_mac(ip_link_json):
-    """{permanent MAC: dict(ifname, up)} of the node's physical Ethernet interfaces in ``ip -j -d link show``.
+STACKED = ("bond", "team", "vlan", "bridge", "macvlan", "macvtap", "ipvlan", "vrf")
 
-    A bond member carries the bond's MAC; its own is ``permaddr``. Bonds, VLANs, bridges, veths and the like (a
-    ``linkinfo.info_kind``) are not NICs, and share a NIC's MAC."""
+
+def interfaces_by_mac(ip_link_json):
+    """{permanent MAC: dict(ifname, up)} of the node's Ethernet interfaces in ``ip -j -d link show``.
+
+    A bond member carries the bond's MAC; its own is ``permaddr``. Bonds, VLANs, bridges and the like (a
+    ``linkinfo.info_kind`` of STACKED) share a NIC's MAC and are never NICs; a NIC (no info_kind) wins over any other
+    link of the same MAC (a veth, a tap)."""
     data = _load(ip_link_json, "ip -j -d link show")
     if not isinstance(data, list):
         raise LldpError("ip -j -d link show: not a list of links")
     out = {}
-    for link in data:
-        if link.get("link_type") != "ether" or (link.get("linkinfo") or {}).get("info_kind"):
-            continue
-        mac = (link.get("permaddr") or link.get("address") or "").lower()
-        if mac:
-            out.setdefault(mac, dict(ifname=link["ifname"], up="UP" in (link.get("flags") or [])))
+    ether = [link for link in data if link.get("link_type") == "ether"]
+    for physical in (True, False):
+        for link in ether:
+            kind = (link.get("linkinfo") or {}).get("info_kind")
+            if (kind is None) != physical or kind in STACKED:
+                continue
+            mac = (link.get("permaddr") or link.get("address") or "").lower()
+            if mac:
+                out.setdefault(mac, dict(ifname=link["ifname"], up="UP" in (link.get("flags") or [])))
     return out
 
 

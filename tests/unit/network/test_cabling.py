@@ -119,6 +119,15 @@ def test_not_lldpcli_output_is_an_error():
 def test_interfaces_by_permanent_mac_skip_bonds_and_vlans():
     by_mac = interfaces_by_mac(ip_link())
     assert by_mac == {"52:54:00:4d:01:%02x" % i: dict(ifname="enp%ds0" % (i + 1), up=True) for i in range(4)}
+    # listed first, a bond or a tap of a NIC's MAC does not take its place; a veth of its own MAC counts
+    links = json.loads(ip_link())
+    links = links[-3:] + [dict(ifname="tap0", link_type="ether", address="52:54:00:4d:01:01", flags=[],
+                               linkinfo=dict(info_kind="tun")),
+                          dict(ifname="v0", link_type="ether", address="52:54:00:77:00:00", flags=[],
+                               linkinfo=dict(info_kind="veth"))] + links[:-3]
+    by_mac = interfaces_by_mac(json.dumps(links))
+    assert by_mac["52:54:00:4d:01:00"]["ifname"] == "enp1s0" and by_mac["52:54:00:4d:01:01"]["ifname"] == "enp2s0"
+    assert by_mac["52:54:00:77:00:00"] == dict(ifname="v0", up=False)
 
 
 # ------------------------------------------------------------------------------------------ the comparison
