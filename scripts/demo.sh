@@ -13,14 +13,23 @@ case " $* " in
   *" --check "*|*" -C "*) echo "demo: dry run - no probe matrix, no evidence" ;;
   *)
     # Stage 6's compliance evidence and topology page: the probe matrix on node1's VM bridge (one probe
-    # host per tier), then the evidence of all nodes with it, and the page with a 10 s window of flows.
+    # host per tier), then the evidence of all nodes with it, and the page with a window of flows.
     mkdir -p "$evidence"
     "$VENV/bin/python" tests/lab/microseg/node_probes.py node1 "$REFORGE_LAB_DIR/microseg/probes.json" \
       || echo "demo: some probes did not behave as the policy says; the evidence (verdict FAIL) shows which"
+    # The page's flows are the counters of a 20 s window: the probe matrix runs again and again meanwhile,
+    # so every tier pair has traffic in it, allowed and dropped (the evidence keeps the first run's matrix).
+    # Each run removes its probe hosts, so the loop is stopped between runs, not killed in one.
+    stop="$REFORGE_LAB_DIR/microseg/traffic.stop"; rm -f "$stop"
+    ( until [ -e "$stop" ]; do "$VENV/bin/python" tests/lab/microseg/node_probes.py node1 \
+        "$REFORGE_LAB_DIR/microseg/traffic.json" >/dev/null 2>&1 || true; done ) &
+    traffic=$!
+    trap 'touch "$stop"; wait "$traffic" 2>/dev/null || true' EXIT
     ansible-playbook -i inventories/lab playbooks/segment.yml -e @tests/lab/microseg/lab-policy.yml \
       -e "microseg_evidence_dir=$evidence microseg_evidence_probes=$REFORGE_LAB_DIR/microseg/probes.json" \
-      -e "microseg_topology_dir=$evidence microseg_topology_campus=lab microseg_topology_window=10" \
-      -e '{"microseg_topology_ceph": true}'
+      -e "microseg_topology_dir=$evidence microseg_topology_campus=lab microseg_topology_window=20" \
+      -e '{"microseg_topology_ceph": true, "microseg_topology_networks": {"lab": {"cidr": "10.250.0.0/24", "mtu": 1500}}}'
+    touch "$stop"; wait "$traffic" 2>/dev/null || true; trap - EXIT
     ;;
 esac
 echo "demo: done. Reports: $REFORGE_LAB_DIR/reports/ (hardware reuse), $REFORGE_LAB_DIR/migration/reports/ (migration wave)"
