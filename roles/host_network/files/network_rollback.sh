@@ -7,6 +7,9 @@
 #                                  reconfigure the links our files match
 #   restore  NETDIR STATE          put the backup back (ours removed, the backup's files copied), then activate;
 #                                  leaves STATE/rolled-back
+#   addresses NETDIR STATE SECONDS IFACE=CIDR...
+#                                  wait (bounded) until activate has finished and every IFACE has its CIDR; say what
+#                                  is missing (run by the controller over the new configuration)
 #   confirm  NETDIR STATE          stop the timer, drop the backup
 #
 # Files are "ours" when their first line starts with MARKER. Commands found on PATH: networkctl, systemd-run,
@@ -43,7 +46,7 @@ backup() {
     config_files "$netdir" | while read -r f; do
         cp -p "$f" "$state/backup/" || exit 1
     done || die "cannot copy $netdir to $state/backup"
-    rm -f "$state/rolled-back"
+    rm -f "$state/rolled-back" "$state/activated"
     : > "$state/backup/.complete"
 }
 
@@ -100,6 +103,33 @@ activate() {
         # shellcheck disable=SC2086
         networkctl reconfigure $links || say "networkctl reconfigure $links failed"
     fi
+    date -u +%Y-%m-%dT%H:%M:%SZ > "$state/activated"
+}
+
+missing_addresses() {  # the IFACE=CIDR arguments whose address is not on its interface
+    for want in "$@"; do
+        iface=${want%%=*} cidr=${want#*=}
+        ip -o addr show dev "$iface" 2>/dev/null | grep -qF " $cidr " || echo "$iface $cidr"
+    done
+}
+
+addresses() {
+    state=$2 seconds=$3
+    shift 3
+    case $seconds in ''|*[!0-9]*) die "addresses: seconds must be a whole number, not '$seconds'" ;; esac
+    waited=0
+    while :; do
+        if [ -f "$state/activated" ]; then
+            missing=$(missing_addresses "$@")
+            [ -z "$missing" ] && return 0
+        else
+            missing="activation not finished"
+        fi
+        [ "$waited" -ge "$seconds" ] && break
+        sleep 1
+        waited=$((waited + 1))
+    done
+    die "after ${seconds} s: missing: $(echo "$missing" | tr '\n' ';' | sed 's/;$//; s/;/; /g')"
 }
 
 restore() {
@@ -145,5 +175,6 @@ shift
 case $cmd in
     backup|activate|restore|confirm) "$cmd" "$1" "$2" ;;
     arm) [ $# -ge 3 ] || die "arm needs SECONDS"; arm "$1" "$2" "$3" ;;
+    addresses) [ $# -ge 3 ] || die "addresses needs SECONDS"; addresses "$@" ;;
     *) die "unknown command '$cmd'" ;;
 esac

@@ -21,6 +21,7 @@ case "$(basename "$0") $*" in
     "systemctl is-active --quiet reforge-network-rollback.service") [ -e "$FAKE_DIR/service-active" ] ;;
     "networkctl reload") [ ! -e "$FAKE_DIR/reload-fails" ] ;;
     "ip link delete "*) rm -rf "${SYS_CLASS_NET:?}/$3" ;;
+    "ip -o addr show dev "*) cat "$FAKE_DIR/addr-$5" 2>/dev/null ;;
     *) exit 0 ;;
 esac
 """
@@ -164,6 +165,31 @@ def test_restore_brings_back_a_replaced_file_of_someone_else(node):
     (node.netdir / "50-install.network").unlink()     # host_network_replace let the change remove it
     node.run("restore")
     assert node.files() == node.old
+
+
+def addr(node, iface, cidr):
+    line = "7: %s    inet %s brd 10.20.20.255 scope global %s\\       valid_lft forever\n" % (iface, cidr, iface)
+    (node.fake / ("addr-%s" % iface)).write_text(line)
+
+
+PLANNED = ["bond0=10.20.10.11/24", "bond1.120=10.20.20.11/24", "bond1.130=10.20.30.11/24"]
+
+
+def test_addresses_waits_for_the_activation_then_for_every_planned_address(node):
+    change(node)
+    for want in PLANNED:
+        addr(node, *want.split("="))
+    proc = node.run("addresses", 1, *PLANNED)
+    assert proc.returncode == 1 and "after 1 s: missing: activation not finished" in proc.stderr
+    node.run("activate")
+    proc = node.run("addresses", 0, *PLANNED)
+    assert proc.returncode == 0, proc.stderr
+    addr(node, "bond1.120", "10.20.20.111/24")      # a neighbour's address is not ours
+    (node.fake / "addr-bond1.130").unlink()
+    proc = node.run("addresses", 2, *PLANNED)
+    assert proc.returncode == 1
+    assert "after 2 s: missing: bond1.120 10.20.20.11/24; bond1.130 10.20.30.11/24" in proc.stderr
+    assert node.run("addresses", "soon", *PLANNED).returncode == 1
 
 
 def test_confirm_stops_the_timer_and_drops_the_backup(node):

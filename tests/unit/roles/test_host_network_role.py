@@ -1,9 +1,13 @@
 """The host_network role run as Ansible runs it, on localhost into a temporary directory standing in for
 /etc/systemd/network, with the NIC facts given (node1 of the example campus) and the cabling check off: what check
-mode shows and leaves, that a rerun on files already as planned changes nothing and applies nothing, and the role's
-input refusals. systemd-run, systemctl, networkctl and ip are recorders on PATH, so a bug that reached the apply
-could not touch this machine - and the recorder's log proves it was not reached. The apply itself (timer, reconnect,
-rollback) needs a node kernel: tests/integration/network."""
+mode shows and leaves, that a rerun on files already as planned changes nothing and applies nothing, the role's
+input refusals, and the apply's control flow - backup, arm, write, activate, reconnect, the address check, confirm;
+and, when the planned addresses do not come, the rollback and the failure that says so.
+
+systemd-run, systemctl, networkctl and ip are recorders on PATH (systemd-run runs a unit that would start now at
+once and only records the rollback timer; ip shows the addresses a test lays out), so nothing here touches this
+machine's network. What this does not prove: the timer firing on a real systemd, networkd and the kernel doing what
+the commands ask, and the controller losing the node - that is tests/integration/network on the metal lab."""
 from __future__ import annotations
 
 import os
@@ -16,6 +20,24 @@ from ansible_collections.reforge.hci.plugins.filter.network_plan import network_
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 RECORDER = '#!/bin/sh\necho "$(basename "$0") $*" >> "$FAKE_LOG"\n'
+# For the apply: a transient unit that would run now runs now (the rollback timer's does not), systemctl answers
+# like a systemd whose networkd runs, ip shows the addresses a test puts in FAKE_DIR/addr-<iface>.
+APPLY_FAKES = {
+    "systemd-run": RECORDER + """case "$*" in *--on-active=*) exit 0 ;; esac
+while [ $# -gt 0 ] && [ "${1#--}" != "$1" ]; do shift; done
+exec "$@"
+""",
+    "systemctl": RECORDER + """case "$1" in
+    show) printf 'Id=%s\\nLoadState=loaded\\nActiveState=active\\nSubState=running\\nUnitFileState=enabled\\n' "$2" ;;
+    is-active) exit 3 ;;
+    is-enabled) echo enabled ;;
+esac
+exit 0
+""",
+    "ip": RECORDER + """case "$*" in "-o addr show dev "*) cat "$FAKE_DIR/addr-$5" 2>/dev/null ;; esac
+exit 0
+""",
+}
 
 
 def campus():
@@ -23,19 +45,21 @@ def campus():
         return yaml.safe_load(fh)["campus_network"]
 
 
-def run_role(tmp_path, check=False, **overrides):
+def run_role(tmp_path, check=False, fakes=None, **overrides):
     fake = tmp_path / "bin"
     fake.mkdir(exist_ok=True)
     for cmd in ("systemd-run", "systemctl", "networkctl", "ip"):
-        (fake / cmd).write_text(RECORDER)
+        (fake / cmd).write_text((fakes or {}).get(cmd, RECORDER))
         (fake / cmd).chmod(0o755)
+    (tmp_path / "sys").mkdir(exist_ok=True)
     c = campus()
     variables = dict(host_network_campus=c, host_network_node="node1", host_network_nic_facts={"node1": c["nodes"]["node1"]["nics"]},
                      host_network_dir=str(tmp_path / "network"), host_network_state_dir=str(tmp_path / "state"),
                      host_network_ifupdown=str(tmp_path / "interfaces"), host_network_cabling_check="never")
     variables.update(overrides)
     play = [{"hosts": "localhost", "gather_facts": False, "connection": "local", "vars": variables,
-             "environment": {"PATH": "%s:%s" % (fake, os.environ["PATH"]), "FAKE_LOG": str(tmp_path / "calls")},
+             "environment": {"PATH": "%s:%s" % (fake, os.environ["PATH"]), "FAKE_LOG": str(tmp_path / "calls"),
+                             "FAKE_DIR": str(tmp_path), "SYS_CLASS_NET": str(tmp_path / "sys")},
              "roles": ["reforge.hci.host_network"]}]
     (tmp_path / "play.yml").write_text(yaml.safe_dump(play, sort_keys=False))
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
@@ -114,3 +138,39 @@ def test_without_given_facts_the_node_is_planned_with_its_own(tmp_path):
     # setup's network facts ran the recorder ip (addresses); nothing else was called
     assert not (tmp_path / "network").exists()
     assert all(line.startswith("ip ") for line in proc.calls.splitlines())
+
+
+def old_files(tmp_path):
+    """node1 on an older plan: bond1 with LACP slow."""
+    (tmp_path / "network").mkdir()
+    for name, text in networkd_files(network_plan(campus())["node1"]).items():
+        (tmp_path / "network" / name).write_text(text.replace("LACPTransmitRate=fast", "LACPTransmitRate=slow")
+                                                 if name == "20-bond1.netdev" else text)
+    return {p.name: p.read_text() for p in (tmp_path / "network").iterdir()}
+
+
+def test_apply_arms_writes_activates_checks_the_addresses_and_confirms(tmp_path):
+    """The apply's order on localhost with recorders (no network is touched; that is tests/integration/network)."""
+    old_files(tmp_path)
+    for iface, cidr in (("bond0", "10.20.10.11/24"), ("bond1.120", "10.20.20.11/24"), ("bond1.130", "10.20.30.11/24")):
+        (tmp_path / ("addr-" + iface)).write_text("7: %s    inet %s scope global %s\n" % (iface, cidr, iface))
+    proc = run_role(tmp_path, fakes=APPLY_FAKES, host_network_rollback_seconds=40, host_network_connect_timeout=10)
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    assert {p.name: p.read_text() for p in (tmp_path / "network").iterdir()} == networkd_files(network_plan(campus())["node1"])
+    calls = [c for c in proc.calls.splitlines() if not c.startswith(("systemctl show", "systemctl is-", "ip -o addr"))]
+    arm = next(i for i, c in enumerate(calls) if "--on-active=40s" in c)
+    apply_ = next(i for i, c in enumerate(calls) if "--unit=reforge-network-apply" in c)
+    confirm = len(calls) - 1 - calls[::-1].index("systemctl stop reforge-network-rollback.timer")
+    assert arm < apply_ < calls.index("networkctl reload") < confirm and confirm == len(calls) - 1
+    assert not (tmp_path / "state" / "backup").exists() and not (tmp_path / "state" / "rolled-back").exists()
+
+
+def test_a_change_without_its_addresses_is_rolled_back_and_said(tmp_path):
+    old = old_files(tmp_path)
+    proc = run_role(tmp_path, fakes=APPLY_FAKES, host_network_rollback_seconds=40, host_network_connect_timeout=10)
+    assert proc.returncode != 0
+    assert "the change was not confirmed (Reached over the new configuration, with every planned address:" in proc.stdout
+    assert "missing: bond0 10.20.10.11/24; bond1.130 10.20.30.11/24; bond1.120 10.20.20.11/24" in proc.stdout
+    assert "It was rolled back at 20" in proc.stdout and "the VLANs and MTU of the switch ports" in proc.stdout
+    assert {p.name: p.read_text() for p in (tmp_path / "network").iterdir()} == old
+    assert "systemctl stop reforge-network-rollback.timer" in proc.calls
