@@ -2,15 +2,18 @@
 /etc/systemd/network, with the NIC facts given (node1 of the example campus) and the cabling check off: what check
 mode shows and leaves, that a rerun on files already as planned changes nothing and applies nothing, the role's
 input refusals, and the apply's control flow - backup, arm, write, activate, reconnect, the address check, confirm;
-and, when the planned addresses do not come, the rollback and the failure that says so.
+and, when the planned addresses do not come, the rollback and the failure that says so; and a node cut off from
+the controller after the activation, which the controller leaves alone until the node's own timer has restored it.
 
 systemd-run, systemctl, networkctl and ip are recorders on PATH (systemd-run runs a unit that would start now at
 once and only records the rollback timer; ip shows the addresses a test lays out), so nothing here touches this
-machine's network. What this does not prove: the timer firing on a real systemd, networkd and the kernel doing what
-the commands ask, and the controller losing the node - that is tests/integration/network on the metal lab."""
+machine's network, and the cut is simulated (the node's Python fails while a flag file exists). What this does not
+prove: the timer firing on a real systemd, networkd and the kernel doing what the commands ask, a real SSH
+connection lost - that is tests/integration/network on the metal lab."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 
 import pytest
@@ -45,7 +48,7 @@ def campus():
         return yaml.safe_load(fh)["campus_network"]
 
 
-def run_role(tmp_path, check=False, fakes=None, **overrides):
+def run_role(tmp_path, check=False, fakes=None, host_vars=None, **overrides):
     fake = tmp_path / "bin"
     fake.mkdir(exist_ok=True)
     for cmd in ("systemd-run", "systemctl", "networkctl", "ip"):
@@ -57,7 +60,9 @@ def run_role(tmp_path, check=False, fakes=None, **overrides):
                      host_network_dir=str(tmp_path / "network"), host_network_state_dir=str(tmp_path / "state"),
                      host_network_ifupdown=str(tmp_path / "interfaces"), host_network_cabling_check="never")
     variables.update(overrides)
-    play = [{"hosts": "localhost", "gather_facts": False, "connection": "local", "vars": variables,
+    host = "node1" if host_vars else "localhost"
+    (tmp_path / "inventory.yml").write_text(yaml.safe_dump({"all": {"hosts": {host: host_vars or {}}}}))
+    play = [{"hosts": host, "gather_facts": False, "connection": "local", "vars": variables,
              "environment": {"PATH": "%s:%s" % (fake, os.environ["PATH"]), "FAKE_LOG": str(tmp_path / "calls"),
                              "FAKE_DIR": str(tmp_path), "SYS_CLASS_NET": str(tmp_path / "sys")},
              "roles": ["reforge.hci.host_network"]}]
@@ -66,15 +71,16 @@ def run_role(tmp_path, check=False, fakes=None, **overrides):
                ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, "build", "collections"),
                ANSIBLE_PYTHON_INTERPRETER=os.path.join(REPO, ".venv", "bin", "python"), ANSIBLE_NOCOLOR="1",
                ANSIBLE_STDOUT_CALLBACK="default")
-    argv = [os.path.join(REPO, ".venv", "bin", "ansible-playbook"), "-i", "localhost,", str(tmp_path / "play.yml"), "--diff"]
+    argv = [os.path.join(REPO, ".venv", "bin", "ansible-playbook"), "-i", str(tmp_path / "inventory.yml"),
+            str(tmp_path / "play.yml"), "--diff"]
     proc = subprocess.run(argv + (["--check"] if check else []), env=env, capture_output=True, text=True, timeout=600,
                           check=False)
     proc.calls = (tmp_path / "calls").read_text() if (tmp_path / "calls").exists() else ""
     return proc
 
 
-def recap(proc):
-    line = next(line for line in proc.stdout.splitlines() if line.startswith("localhost"))
+def recap(proc, host="localhost"):
+    line = next(line for line in proc.stdout.splitlines() if line.startswith(host + " "))
     return dict(part.split("=") for part in line.split(":", 1)[1].split())
 
 
@@ -174,3 +180,43 @@ def test_a_change_without_its_addresses_is_rolled_back_and_said(tmp_path):
     assert "It was rolled back at 20" in proc.stdout and "the VLANs and MTU of the switch ports" in proc.stdout
     assert {p.name: p.read_text() for p in (tmp_path / "network").iterdir()} == old
     assert "systemctl stop reforge-network-rollback.timer" in proc.calls
+
+
+# The node cut off: once the activation has run, the node's Python "does not answer" (the interpreter of the
+# inventory's node1 fails while FAKE_DIR/cut exists, as an SSH connection would); the rollback timer's unit runs after
+# its seconds in the background and, as the real one, restores the backup - after which node1 answers again.
+CUT_FAKES = dict(APPLY_FAKES, **{
+    "systemd-run": RECORDER + """case "$*" in
+*--on-active=*)
+    secs=$(echo "$*" | sed 's/.*--on-active=\\([0-9]*\\)s.*/\\1/')
+    while [ $# -gt 0 ] && [ "${1#--}" != "$1" ]; do shift; done
+    (sleep "$secs"; rm -f "$FAKE_DIR/cut"; "$@") </dev/null >/dev/null 2>&1 &
+    exit 0 ;;
+*--unit=reforge-network-apply*)
+    while [ $# -gt 0 ] && [ "${1#--}" != "$1" ]; do shift; done
+    "$@"; rc=$?; touch "$FAKE_DIR/cut"; exit $rc ;;
+esac
+while [ $# -gt 0 ] && [ "${1#--}" != "$1" ]; do shift; done
+exec "$@"
+"""})
+
+
+def test_a_node_the_controller_loses_rolls_back_by_itself_and_the_role_says_so(tmp_path):
+    """Timing: the reconnect gives up ~20 s after the arm and the probe in the rescue ~10 s later, well before the
+    50 s timer; a node that answers again during the probe would be rolled back by the controller at once instead."""
+    old = old_files(tmp_path)
+    python = tmp_path / "python"
+    python.write_text('#!/bin/sh\n[ -e "%s" ] && { echo "no route to node1" >&2; exit 255; }\nexec %s "$@"\n'
+                      % (tmp_path / "cut", os.path.join(REPO, ".venv", "bin", "python")))
+    python.chmod(0o755)
+    proc = run_role(tmp_path, fakes=CUT_FAKES, host_vars={"ansible_connection": "local", "ansible_python_interpreter": str(python)},
+                    host_network_rollback_seconds=50, host_network_connect_timeout=10)
+    assert proc.returncode != 0
+    out = proc.stdout
+    assert "the change was not confirmed (Reach the node over the new configuration:" in out, out[-4000:]
+    assert "It was rolled back at 20" in out and "answers again over its old configuration" in out
+    # the controller did nothing on the node after the cut: no "roll back now", the node's own timer did it
+    assert "reforge-network-restore" not in proc.calls
+    assert re.search(r"TASK \[reforge.hci.host_network : Wait for the node's rollback timer\] \**\n(.*\n)?ok: \[node1 -> localhost\]", out)
+    assert {p.name: p.read_text() for p in (tmp_path / "network").iterdir()} == old
+    assert not (tmp_path / "cut").exists()
