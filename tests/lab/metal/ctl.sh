@@ -17,11 +17,19 @@ NS="rm$(printf '%s' "$(realpath -m "$REFORGE_LAB_DIR")" | sha256sum | cut -c1-6)
 SWITCHES=(a b)
 NICS=4                      # NIC i is cabled to switch SWITCHES[i % 2]: a bond of NICs 2k, 2k+1 spans both
 VSCTL=(ovs-vsctl --db="unix:$dir/ovs/db.sock" --timeout=20)
+# The controller's leg in the lab (stage 2): an OVS internal port on switch a, untagged (the management
+# network rides the ports' native VLAN), with the campus management network's controller address; the
+# install media are served from $dir/media inside the namespace (what the machines fetch) and on loopback
+# (what the BMCs fetch).
+CTL_ADDR="${REFORGE_LAB_METAL_CONTROLLER_ADDRESS:-10.20.10.5/24}"
+CTL_PORT=rmctl
+MEDIA_PORT=$(( BASE_PORT + 90 ))
 
 alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 status() {
   alive "$dir/ovs/ovsdb.pid" && alive "$dir/ovs/vswitchd.pid" && alive "$dir/fleet.pid" \
-    && alive "$dir/lldpd-a.pid" && alive "$dir/lldpd-b.pid" && [ -s "$REFORGE_LAB_DIR/metal.json" ]
+    && alive "$dir/lldpd-a.pid" && alive "$dir/lldpd-b.pid" && alive "$dir/http-ns.pid" && alive "$dir/http-lo.pid" \
+    && [ -s "$REFORGE_LAB_DIR/metal.json" ]
 }
 wait_for() {  # wait_for <seconds> <command...>
   local deadline=$(( $(date +%s) + $1 )); shift
@@ -92,6 +100,23 @@ lldp_up() {
   done
 }
 
+controller_up() {
+  "${VSCTL[@]}" add-port "$(bridge a)" "$CTL_PORT" -- set interface "$CTL_PORT" type=internal
+  wait_for 20 nsx ip link show "$CTL_PORT" >/dev/null 2>&1
+  nsx ip addr add "$CTL_ADDR" dev "$CTL_PORT"
+  nsx ip link set "$CTL_PORT" up
+  mkdir -p "$dir/media"
+  # Plain HTTP, read-only, the directory the install role writes to (os_install_media_dir). The namespace's
+  # server is reachable only from the lab's switches; the loopback one only from this host.
+  ip netns exec "$NS" setsid "$py" -m http.server --bind "${CTL_ADDR%/*}" --directory "$dir/media" 80 \
+    >"$dir/http-ns.log" 2>&1 < /dev/null &
+  echo $! > "$dir/http-ns.pid"
+  setsid "$py" -m http.server --bind 127.0.0.1 --directory "$dir/media" "$MEDIA_PORT" >"$dir/http-lo.log" 2>&1 < /dev/null &
+  echo $! > "$dir/http-lo.pid"
+  wait_for 20 bash -c "exec 3<>/dev/tcp/127.0.0.1/$MEDIA_PORT" 2>/dev/null \
+    || { echo "metal: the loopback media server did not start; see $dir/http-lo.log" >&2; return 1; }
+}
+
 disks_up() {
   local m md
   for ((m = 1; m <= MACHINES; m++)); do
@@ -109,6 +134,7 @@ up() {
   [ -s "$pki/server.pem" ] || "$REPO_ROOT/tests/lab/pki/ctl.sh" up
   mkdir -p "$dir"
   switches_up
+  controller_up
   disks_up
   rm -f "$dir/ready.json"
   PYTHONPATH="$REPO_ROOT/tests" setsid "$py" -m lab.metal.fleet --netns "$NS" --dir "$dir" --machines "$MACHINES" \
@@ -118,15 +144,21 @@ up() {
   if ! wait_for 60 bash -c "[ -s '$dir/ready.json' ] || ! kill -0 $(cat "$dir/fleet.pid")" || [ ! -s "$dir/ready.json" ]; then
     echo "metal BMCs did not start; see $dir/fleet.log" >&2; tail -20 "$dir/fleet.log" >&2; down; return 1
   fi
-  "$py" - "$dir/ready.json" "$REFORGE_LAB_DIR/metal.json" "$pki/ca.pem" "$NS" "$dir" <<'PY'
+  "$py" - "$dir/ready.json" "$REFORGE_LAB_DIR/metal.json" "$pki/ca.pem" "$NS" "$dir" "$CTL_ADDR" "$CTL_PORT" \
+    "$MEDIA_PORT" <<'PY'
 import json, os, sys
-ready, out, ca, ns, d = sys.argv[1:]
+ready, out, ca, ns, d, ctl_addr, ctl_port, media_port = sys.argv[1:]
 data = json.load(open(ready))
 desc = {"bmcs": data["bmcs"], "machines": data["machines"], "netns": ns, "dir": d,
         "switches": {s: {"bridge": f"rmsw{s}", "lldp_socket": f"{d}/lldpd-{s}.sock"} for s in "ab"},
         "ovs_db": f"unix:{d}/ovs/db.sock", "ovs_ctl": f"{d}/ovs/vswitchd.ctl",
         "username": os.environ.get("REDFISH_USERNAME", "root"), "password": os.environ.get("REDFISH_PASSWORD", "calvin"),
-        "ca": ca, "pid": data["pid"]}
+        "ca": ca, "pid": data["pid"],
+        "controller": {"address": ctl_addr.split("/")[0], "prefix": int(ctl_addr.split("/")[1]), "port": ctl_port,
+                       "switch": "a",
+                       "ssh_proxy_command": f"ip netns exec {ns} nc %h %p"},
+        "media": {"dir": f"{d}/media", "bmc_url": f"http://127.0.0.1:{media_port}",
+                  "machine_url": f"http://{ctl_addr.split('/')[0]}"}}
 with open(out + ".tmp", "w") as fh:
     json.dump(desc, fh, indent=1)
 os.replace(out + ".tmp", out)
@@ -147,6 +179,7 @@ down() {
   stop_pid "$dir/fleet.pid"
   local f
   for f in "$dir"/machines/*/qemu.pid; do [ -e "$f" ] && stop_pid "$f"; done
+  stop_pid "$dir/http-ns.pid"; stop_pid "$dir/http-lo.pid"
   stop_pid "$dir/lldpd-a.pid"; stop_pid "$dir/lldpd-b.pid"
   stop_pid "$dir/ovs/vswitchd.pid"; stop_pid "$dir/ovs/ovsdb.pid"
   # Deleting the namespace removes its taps, the bridges' internal ports and ovs-netdev with it.

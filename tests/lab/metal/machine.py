@@ -139,8 +139,12 @@ class Machine:
                 "-pidfile", str(d / "qemu.pid")]
         for i in range(s.nics):
             boot = f",bootindex={index['nic']}" if "nic" in index and i == 0 else ""
+            # csum=off: the guest computes its own TCP/UDP checksums. With checksum offload the guest hands QEMU
+            # packets whose checksum is left for the NIC, the tap and OVS's userspace datapath forward them as they
+            # are, and a kernel endpoint on the switch (the controller's leg) drops them as corrupt: the installed
+            # node's SYN-ACKs never reached the controller. A real NIC fills the checksum in; this one cannot.
             argv += ["-netdev", f"tap,id=net{i},ifname={s.tap(i)},script=no,downscript=no",
-                     "-device", f"virtio-net-pci,netdev=net{i},mac={s.mac(i)}{boot}"
+                     "-device", f"virtio-net-pci,netdev=net{i},mac={s.mac(i)},csum=off{boot}"
                                 + ("" if boot else ",romfile=")]
         return argv
 
