@@ -146,12 +146,16 @@ def test_without_given_facts_the_node_is_planned_with_its_own(tmp_path):
     assert all(line.startswith("ip ") for line in proc.calls.splitlines())
 
 
+INSTALL_FILE = "[Match]\nPermanentMACAddress=52:54:00:4d:01:00\n\n[Network]\nAddress=10.20.10.11/24\nGateway=10.20.10.1\n"
+
+
 def old_files(tmp_path):
-    """node1 on an older plan: bond1 with LACP slow."""
+    """node1 on an older plan (bond1 with LACP slow), with the install network's file that roles/os_install left."""
     (tmp_path / "network").mkdir()
     for name, text in networkd_files(network_plan(campus())["node1"]).items():
         (tmp_path / "network" / name).write_text(text.replace("LACPTransmitRate=fast", "LACPTransmitRate=slow")
                                                  if name == "20-bond1.netdev" else text)
+    (tmp_path / "network" / "10-reforge-install.network").write_text(INSTALL_FILE)
     return {p.name: p.read_text() for p in (tmp_path / "network").iterdir()}
 
 
