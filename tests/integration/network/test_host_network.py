@@ -72,7 +72,7 @@ class Node:
                 "ansible_ssh_private_key_file": str(self.base / "controller_key"),
                 "ansible_ssh_common_args": " ".join("'%s'" % a if " " in a else a for a in self.ssh_opts[:-4] + ["-o", self.proxy])}
         group = dict({"campus_network": campus, "host_network_lldp_wait": 30}, **extra)
-        inv.write_text(yaml.safe_dump({"all": {"children": {"hci_nodes": {"hosts": {"node1": host}, "vars": group}}}}))
+        inv.write_text(yaml.safe_dump({"all": {"children": {"host_network": {"hosts": {"node1": host}, "vars": group}}}}))
         proc = subprocess.run(["bash", "-c", 'source scripts/env.sh >/dev/null && exec ansible-playbook "$@"', "play",
                                "-i", str(inv), "playbooks/network.yml", *args], cwd=REPO, capture_output=True, text=True,
                               timeout=1800, check=False, env=dict(os.environ, ANSIBLE_NOCOLOR="1"))
