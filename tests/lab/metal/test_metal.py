@@ -277,7 +277,12 @@ def wait_for_console(sock_path: str, text: str, limit: float = 1800) -> str:
     return seen.decode(errors="replace")
 
 
+# Stage 2 deploys an image (docs/install.md), proven end to end by test_install.py in every run; Debian's own
+# installer booting from virtual media stays a proof of the lab's BMCs for REFORGE_SLOW=1 runs (3.5 min of TCG
+# that CI's 2 cores give to the install instead).
 @pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("REFORGE_SLOW"), reason="REFORGE_SLOW=1 runs Debian's installer to its first "
+                    "question (stage 2's image install is tests/lab/metal/test_install.py)")
 def test_installer_boots_from_virtual_media_through_the_bmc_modules(metal, installer_iso):
     """bmc_virtual_media inserts Debian's netboot installer (fetched by the BMC over HTTP, connected over QMP),
     bmc_boot sets boot-once CD, bmc_power powers on; the installer's first question appears on the serial
