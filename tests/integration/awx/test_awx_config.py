@@ -23,8 +23,9 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 PLAYBOOK = REPO_ROOT / "playbooks" / "awx_configure.yml"
 VARS = REPO_ROOT / "playbooks" / "vars" / "awx_controller.yml"
 # Stage order of the campus workflow (install and network: not built yet, issue 14).
-CAMPUS_ORDER = ["playbooks/discover.yml", "playbooks/prepare_hardware.yml", "playbooks/cluster.yml",
-                "playbooks/register.yml", "playbooks/segment.yml", "playbooks/migrate.yml"]
+CAMPUS_ORDER = ["playbooks/discover.yml", "playbooks/prepare_hardware.yml", "playbooks/install_os.yml",
+                "playbooks/network.yml", "playbooks/cluster.yml", "playbooks/register.yml", "playbooks/segment.yml",
+                "playbooks/migrate.yml"]
 NOT_STAGES = {"site.yml", "awx_configure.yml"}
 
 
@@ -169,7 +170,8 @@ def test_workflows_run_the_stages_in_order(checked):
     campus = [templates[n] for n in awx_check.workflow_order(workflows["reforge campus build"])]
     assert campus == CAMPUS_ORDER
     expand = [templates[n] for n in awx_check.workflow_order(workflows["reforge campus expand"])]
-    assert expand == ["playbooks/discover.yml", "playbooks/prepare_hardware.yml", "playbooks/expand.yml"]
+    assert expand == ["playbooks/discover.yml", "playbooks/prepare_hardware.yml", "playbooks/install_os.yml",
+                      "playbooks/network.yml", "playbooks/expand.yml"]
     for node in workflows["reforge campus expand"]["workflow_nodes"]:
         assert any("reforge_expand_count" in str(v) for v in node["extra_data"].values()), node
     # A node's extra_data reaches its job only through the job template's survey (none asks for variables).
