@@ -143,8 +143,11 @@ class Machine:
             # packets whose checksum is left for the NIC, the tap and OVS's userspace datapath forward them as they
             # are, and a kernel endpoint on the switch (the controller's leg) drops them as corrupt: the installed
             # node's SYN-ACKs never reached the controller. A real NIC fills the checksum in; this one cannot.
+            # speed/duplex: a virtio NIC reports neither unless told, and the kernel's 802.3ad bond keeps a member
+            # of unknown speed/duplex out of any aggregator ("failed to get link speed/duplex"): the installed node's
+            # LACP bond then carried nothing. A server NIC reports both; 25000 is the example campus's speed.
             argv += ["-netdev", f"tap,id=net{i},ifname={s.tap(i)},script=no,downscript=no",
-                     "-device", f"virtio-net-pci,netdev=net{i},mac={s.mac(i)},csum=off{boot}"
+                     "-device", f"virtio-net-pci,netdev=net{i},mac={s.mac(i)},csum=off,speed=25000,duplex=full{boot}"
                                 + ("" if boot else ",romfile=")]
         return argv
 
