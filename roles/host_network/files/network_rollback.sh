@@ -4,7 +4,7 @@
 #   backup   NETDIR STATE          copy NETDIR's networkd files to STATE/backup (refused while a change is pending)
 #   arm      NETDIR STATE SECONDS  start a transient timer that runs "restore" after SECONDS unless confirmed
 #   activate NETDIR STATE          delete the netdevs whose .netdev differs from the backup, reload networkd,
-#                                  reconfigure the links our files match
+#                                  reconfigure the links a changed file matches (all of ours after a deletion)
 #   restore  NETDIR STATE          put the backup back (ours removed, the backup's files copied), then activate;
 #                                  leaves STATE/rolled-back
 #   addresses NETDIR STATE SECONDS IFACE=CIDR...
@@ -73,36 +73,61 @@ changed_netdevs() {  # names in the .netdev files that differ between NETDIR (ou
     done | sort -u
 }
 
-our_links() {  # links that our files in DIR match: Name= values that exist, and NICs by permanent MAC
-    for f in $(config_files "$1"); do
-        is_ours "$f" || continue
-        for n in $(key_values "$f" Name); do
-            [ -e "$SYS_CLASS_NET/$n" ] && echo "$n"
-        done
-        for mac in $(key_values "$f" PermanentMACAddress); do
-            for dev in "$SYS_CLASS_NET"/*; do
-                [ -e "$dev" ] || continue
-                perm=$(cat "$dev/bonding_slave/perm_hwaddr" 2>/dev/null || cat "$dev/address" 2>/dev/null)
-                [ "$perm" = "$mac" ] && basename "$dev"
-            done
+file_links() {  # the links that exist and that FILE matches or names: Name= values, NICs by permanent MAC
+    for n in $(key_values "$1" Name); do
+        [ -e "$SYS_CLASS_NET/$n" ] && echo "$n"
+    done
+    for mac in $(key_values "$1" PermanentMACAddress); do
+        for dev in "$SYS_CLASS_NET"/*; do
+            [ -e "$dev" ] || continue
+            perm=$(cat "$dev/bonding_slave/perm_hwaddr" 2>/dev/null || cat "$dev/address" 2>/dev/null)
+            [ "$perm" = "$mac" ] && basename "$dev"
         done
     done
+}
+
+our_links() {  # links that our files in DIR match
+    for f in $(config_files "$1"); do
+        is_ours "$f" && file_links "$f"
+    done
+}
+
+changed_links() {  # links a file that differs between NETDIR and the backup matches, in either version
+    netdir=$1 backup=$2
+    for f in $(config_files "$netdir") $(config_files "$backup"); do
+        name=$(basename "$f")
+        cmp -s "$netdir/$name" "$backup/$name" && continue
+        file_links "$f"
+    done
+}
+
+reconfigure() {  # reconfigure NETDIR BACKUP DELETED: the links to reconfigure after a reload, and do it
+    # A deleted netdev (a bond whose settings changed) releases its members and takes its VLANs with it: every link
+    # of ours, in either version, is reconfigured. Otherwise only the links a changed file matches: an unchanged
+    # bond keeps its LACP partner and its addresses (a reconfigure takes a link's addresses down and up again).
+    if [ -n "$3" ]; then
+        links=$( (our_links "$1"; our_links "$2") | sort -u)
+    else
+        links=$(changed_links "$1" "$2" | sort -u)
+    fi
+    if [ -n "$links" ]; then
+        # shellcheck disable=SC2086
+        networkctl reconfigure $links || say "networkctl reconfigure $links failed"
+    fi
 }
 
 activate() {
     netdir=$1 state=$2
     [ -f "$state/backup/.complete" ] || die "activate: no complete backup in $state/backup"
+    deleted=
     for name in $(changed_netdevs "$netdir" "$state/backup"); do
         if [ -e "$SYS_CLASS_NET/$name" ]; then
             ip link delete "$name" || say "could not delete $name"
+            deleted="$deleted $name"
         fi
     done
     networkctl reload || die "networkctl reload failed"
-    links=$( (our_links "$netdir"; our_links "$state/backup") | sort -u)
-    if [ -n "$links" ]; then
-        # shellcheck disable=SC2086
-        networkctl reconfigure $links || say "networkctl reconfigure $links failed"
-    fi
+    reconfigure "$netdir" "$state/backup" "$deleted"
     date -u +%Y-%m-%dT%H:%M:%SZ > "$state/activated"
 }
 
@@ -135,23 +160,24 @@ addresses() {
 restore() {
     netdir=$1 state=$2
     [ -f "$state/backup/.complete" ] || die "restore: no complete backup in $state/backup"
-    # The netdevs to delete are those that differ now, before the files go back.
+    # The netdevs to delete and the links to reconfigure are those of the files that differ now, before the files
+    # go back (the change's version kept aside to compare with).
     drop=$(changed_netdevs "$netdir" "$state/backup")
+    rm -rf "$state/undone"
+    mkdir -p "$state/undone" || say "cannot keep the undone change in $state/undone"
     for f in $(config_files "$netdir"); do
+        cp -p "$f" "$state/undone/" 2>/dev/null
         is_ours "$f" && rm -f "$f"
     done
     for f in $(config_files "$state/backup"); do
         cp -p "$f" "$netdir/" || say "could not restore $f"
     done
+    deleted=
     for name in $drop; do
-        [ -e "$SYS_CLASS_NET/$name" ] && { ip link delete "$name" || say "could not delete $name"; }
+        [ -e "$SYS_CLASS_NET/$name" ] && { ip link delete "$name" || say "could not delete $name"; deleted="$deleted $name"; }
     done
     networkctl reload || say "networkctl reload failed"
-    links=$(our_links "$netdir" | sort -u)
-    if [ -n "$links" ]; then
-        # shellcheck disable=SC2086
-        networkctl reconfigure $links || say "networkctl reconfigure $links failed"
-    fi
+    reconfigure "$netdir" "$state/undone" "$deleted"
     date -u +%Y-%m-%dT%H:%M:%SZ > "$state/rolled-back"
     say "rolled back to the configuration of $state/backup"
 }

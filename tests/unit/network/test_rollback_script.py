@@ -216,3 +216,33 @@ def test_no_shebang_and_posix_sh():
     text = SCRIPT.read_text()
     assert not text.startswith("#!")
     assert subprocess.run(["/bin/sh", "-n", str(SCRIPT)], check=False).returncode == 0
+
+
+def test_a_change_without_a_netdev_change_reconfigures_only_the_links_it_touches(node):
+    """The storage address moves: only bond1.120 is reconfigured (bond0, bond1 and their members keep their LACP partner
+    and addresses); the rollback reconfigures the same link, and nothing is deleted either way."""
+    node.new = dict(node.old)
+    name = next(n for n in node.old if n.endswith("bond1.120.network"))
+    node.new[name] = node.old[name].replace("10.20.20.11/24", "10.20.20.99/24")
+    assert node.new[name] != node.old[name]
+    change(node)
+    proc = node.run("activate")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.calls == ["networkctl reload", "networkctl reconfigure bond1.120"]
+    proc = node.run("restore")
+    assert proc.returncode == 0, proc.stderr
+    assert node.files() == node.old
+    assert proc.calls == ["networkctl reload", "networkctl reconfigure bond1.120"]
+
+
+def test_a_new_netdev_alone_deletes_nothing_and_reconfigures_its_parent(node):
+    """A VLAN added on bond0 (a new .netdev, bond0's .network gains VLAN=): nothing existing is deleted, bond0 is
+    reconfigured (networkd makes the VLAN on it), bond1 and the members are left alone."""
+    node.new = dict(node.old)
+    node.new["30-bond0.150.netdev"] = HEADER + "\n[NetDev]\nName=bond0.150\nKind=vlan\n\n[VLAN]\nId=150\n"
+    node.new["20-bond0.network"] = node.old["20-bond0.network"].replace("[Network]\n", "[Network]\nVLAN=bond0.150\n")
+    assert node.new["20-bond0.network"] != node.old["20-bond0.network"]
+    change(node)
+    proc = node.run("activate")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.calls == ["networkctl reload", "networkctl reconfigure bond0"]
