@@ -65,10 +65,12 @@ switches_up() {
       # Switch port facing a node bond member: 802.1Q trunk (every VLAN, untagged = native), LACP active
       # fast with the pair's one system id and a per-node-bond key, falling back to a plain port while
       # no partner speaks (an installer on one NIC still reaches the network: LACP bypass/fallback).
+      # MTU 9000 on every node port, as the example campus declares its switches (switches: rm-swa/rm-swb mtu 9000):
+      # the storage and migration VLANs carry jumbo frames end to end; a node's 1500 networks stay at 1500.
       "${VSCTL[@]}" add-port "$(bridge "$s")" "$t" -- set port "$t" lacp=active vlan_mode=trunk \
         other_config:lacp-time=fast other_config:lacp-system-id="$sysid" other_config:lacp-fallback-ab=true \
         -- set interface "$t" other_config:lacp-port-id="$(( ( $([ "$s" = a ] && echo 0 || echo 1000) ) + n ))" \
-        other_config:lacp-aggregation-key="$key"
+        other_config:lacp-aggregation-key="$key" mtu_request=9000
     done
   done
   lldp_up
@@ -105,7 +107,10 @@ controller_up() {
   wait_for 20 nsx ip link show "$CTL_PORT" >/dev/null 2>&1
   nsx ip addr add "$CTL_ADDR" dev "$CTL_PORT"
   nsx ip link set "$CTL_PORT" up
-  mkdir -p "$dir/media"
+  mkdir -p "$dir/media" "$dir/ssh" "$dir/hostkeys"
+  # The controller's SSH key for the installed nodes (os_install authorizes it) and the directory of their planned
+  # host keys (os_install makes them): inventories/lab-metal reads both from metal.json.
+  [ -s "$dir/ssh/id_ed25519" ] || ssh-keygen -q -t ed25519 -N "" -C reforge-lab-controller -f "$dir/ssh/id_ed25519"
   # Plain HTTP, read-only, the directory the install role writes to (os_install_media_dir). The namespace's
   # server is reachable only from the lab's switches; the loopback one only from this host.
   ip netns exec "$NS" setsid "$py" -m http.server --bind "${CTL_ADDR%/*}" --directory "$dir/media" 80 \
@@ -156,7 +161,8 @@ desc = {"bmcs": data["bmcs"], "machines": data["machines"], "netns": ns, "dir": 
         "ca": ca, "pid": data["pid"],
         "controller": {"address": ctl_addr.split("/")[0], "prefix": int(ctl_addr.split("/")[1]), "port": ctl_port,
                        "switch": "a",
-                       "ssh_proxy_command": f"ip netns exec {ns} nc %h %p"},
+                       "ssh_proxy_command": f"ip netns exec {ns} nc %h %p",
+                       "ssh_key": f"{d}/ssh/id_ed25519", "hostkeys_dir": f"{d}/hostkeys"},
         "media": {"dir": f"{d}/media", "bmc_url": f"http://127.0.0.1:{media_port}",
                   "machine_url": f"http://{ctl_addr.split('/')[0]}"}}
 with open(out + ".tmp", "w") as fh:

@@ -146,9 +146,13 @@ class Machine:
             # speed/duplex: a virtio NIC reports neither unless told, and the kernel's 802.3ad bond keeps a member
             # of unknown speed/duplex out of any aggregator ("failed to get link speed/duplex"): the installed node's
             # LACP bond then carried nothing. A server NIC reports both; 25000 is the example campus's speed.
-            argv += ["-netdev", f"tap,id=net{i},ifname={s.tap(i)},script=no,downscript=no",
-                     "-device", f"virtio-net-pci,netdev=net{i},mac={s.mac(i)},csum=off,speed=25000,duplex=full{boot}"
-                                + ("" if boot else ",romfile=")]
+            # Each NIC behind its own PCIe root port (slots 0x10.. of the root complex), as a server's NICs sit on
+            # their own PCIe links: the firmware gives them buses 1..n, and the kernel names them enp1s0..enp<n>s0,
+            # the names a campus definition uses (docs/examples/campus-network.yml names node2's NICs so).
+            argv += ["-device", f"pcie-root-port,id=rp{i},bus=pcie.0,chassis={i + 1},addr={0x10 + i:#x}",
+                     "-netdev", f"tap,id=net{i},ifname={s.tap(i)},script=no,downscript=no",
+                     "-device", f"virtio-net-pci,bus=rp{i},netdev=net{i},mac={s.mac(i)},csum=off,speed=25000,"
+                                f"duplex=full{boot}" + ("" if boot else ",romfile=")]
         return argv
 
     def start(self, first: str) -> None:
