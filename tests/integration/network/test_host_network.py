@@ -141,7 +141,9 @@ class Node:
         host = {"ansible_host": self.address, "ansible_user": "root",
                 "ansible_ssh_private_key_file": str(self.base / "controller_key"),
                 "ansible_ssh_common_args": " ".join("'%s'" % a if " " in a else a for a in self.ssh_opts[:-4] + ["-o", self.proxy])}
-        group = dict({"campus_network": campus, "host_network_lldp_wait": 30}, **extra)
+        group = dict({"campus_network": campus, "host_network_lldp_wait": 30,
+                      "host_network_report_dir": str(self.base / "reports")}, **extra)
+        (self.base / "reports").mkdir(exist_ok=True)
         inv.write_text(yaml.safe_dump({"all": {"children": {"host_network": {"hosts": {self.name: host}, "vars": group}}}}))
         proc = subprocess.run(["bash", "-c", 'source scripts/env.sh >/dev/null && exec ansible-playbook "$@"', "play",
                                "-i", str(inv), "playbooks/network.yml", *args], cwd=REPO, capture_output=True, text=True,
@@ -163,36 +165,17 @@ def node():
     return Node()
 
 
-def jumbo_ports(node, machines):
-    """The switch ports of the machines at MTU 9000 (the campus declares rm-swa and rm-swb carry 9000; the lab's taps
-    are at 1500 by default); undone by the returned function."""
-    vsctl = ["ovs-vsctl", "--db=%s" % node.metal["ovs_db"], "--timeout=20"]
-    taps = [n["tap"] for m in machines for n in node.metal["machines"][m - 1]["nics"]]
-    for tap in taps:
-        assert node.ns(*vsctl, "set", "interface", tap, "mtu_request=9000").returncode == 0
-
-    def undo():
-        for tap in taps:
-            node.ns(*vsctl, "remove", "interface", tap, "mtu_request", "9000")
-    return undo
-
-
 @pytest.fixture
 def storage_peer(node):
-    """An address on the storage VLAN at the switch side (an OVS internal port on rm-swa, VLAN 120, MTU 9000), and
-    machine 1's switch ports at MTU 9000: the far end of the storage ping. Removed afterwards."""
+    """An address on the storage VLAN at the switch side (an OVS internal port on rm-swa, VLAN 120, MTU 9000): the far
+    end of the storage ping (the nodes' switch ports carry 9000, as the campus declares). Removed afterwards."""
     vsctl = ["ovs-vsctl", "--db=%s" % node.metal["ovs_db"], "--timeout=20"]
-    taps = [n["tap"] for n in node.metal["machines"][0]["nics"]]
     assert node.ns(*vsctl, "add-port", "rmswa", "rmst120", "tag=120", "--", "set", "interface", "rmst120",
                    "type=internal", "mtu_request=9000").returncode == 0
-    for tap in taps:
-        node.ns(*vsctl, "set", "interface", tap, "mtu_request=9000")
     node.ns("ip", "addr", "add", "10.20.20.1/24", "dev", "rmst120")
     node.ns("ip", "link", "set", "rmst120", "up")
     yield "10.20.20.1"
     node.ns(*vsctl, "del-port", "rmswa", "rmst120")
-    for tap in taps:
-        node.ns(*vsctl, "remove", "interface", tap, "mtu_request", "9000")
 
 
 def test_a_swapped_plan_is_refused_before_any_file(node):
@@ -220,6 +203,16 @@ def test_apply_lacp_vlans_jumbo_and_rerun(node, storage_peer):
         assert len(members) == 2, state
         for name, (aggregator, partner) in members.items():    # both members in the active aggregator, one partner
             assert aggregator == active and partner == PARTNER, (bond, name, state)
+    # The role's own verification read the same from the kernel (module network_state) and wrote the report.
+    report = json.loads((node.base / "reports" / "node1-network.json").read_text())
+    assert report["findings"] == [], report["findings"]
+    for bond in ("bond0", "bond1"):
+        b = report["network"]["bonds"][bond]
+        assert b["mode"] == "802.3ad" and b["partner"] == PARTNER and b["lacp_rate"] == "fast", b
+        assert [m["in_active_aggregator"] for m in b["members"]] == [True, True], b
+        assert all(m["lldp"] for m in b["members"]), b          # each member's switch and port, from lldpd
+    assert report["network"]["links"]["bond1.120"]["mtu"] == 9000
+    assert "bond1 802.3ad (LACP rate fast, hash layer3+4 (1), partner %s)" % PARTNER in proc.stdout
     addrs = node.ssh("ip -br addr")
     for cidr in ("10.20.10.11/24", "10.20.20.11/24", "10.20.30.11/24"):
         assert cidr in addrs
@@ -315,13 +308,9 @@ def test_traffic_crosses_each_vlan_between_two_nodes(node):
     if not (node.base / "hostkeys" / "node2" / "known_hosts").is_file():
         pytest.skip("machine 2 is not installed as node2 in %s (python -m lab.metal.install_nodes DIR 1 2)" % node.base)
     node2 = Node(2)
-    # The example names node2's members by OS name (enp1s0..); this kernel names the lab's NICs enp0s3..enp0s6, and the
-    # role refuses that plan (it did: "'enp1s0' is not a NIC of node2"). Members by MAC, as node1's, from metal.json.
+    # The example names node2's members by OS name (enp1s0..): the metal machines' NICs sit behind PCIe root ports as
+    # a server's do, and the kernel names them so (it named them enp0s3.. on the root bus, and the role refused the plan).
     c = campus()
-    for bond, pair in (("bond0", 0), ("bond1", 1)):
-        for member, nic in zip(c["nodes"]["node2"]["bonds"][bond]["members"], node.metal["machines"][1]["nics"][2 * pair:]):
-            member["nic"] = nic["mac"]
-    undo = jumbo_ports(node, [1, 2])
     added = []
     try:
         t0 = time.monotonic()
@@ -346,5 +335,4 @@ def test_traffic_crosses_each_vlan_between_two_nodes(node):
     finally:
         for n in added:
             n.ssh("ip addr del 10.20.40.%d/24 dev br-vm" % (10 + n.machine), check=False)
-        undo()
     print("host_network timings:", json.dumps(TIMES))

@@ -58,7 +58,8 @@ def run_role(tmp_path, check=False, fakes=None, host_vars=None, **overrides):
     c = campus()
     variables = dict(host_network_campus=c, host_network_node="node1", host_network_nic_facts={"node1": c["nodes"]["node1"]["nics"]},
                      host_network_dir=str(tmp_path / "network"), host_network_state_dir=str(tmp_path / "state"),
-                     host_network_ifupdown=str(tmp_path / "interfaces"), host_network_cabling_check="never")
+                     host_network_ifupdown=str(tmp_path / "interfaces"), host_network_cabling_check="never",
+                     host_network_verify="never")
     variables.update(overrides)
     host = "node1" if host_vars else "localhost"
     (tmp_path / "inventory.yml").write_text(yaml.safe_dump({"all": {"hosts": {host: host_vars or {}}}}))
