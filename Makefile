@@ -16,11 +16,15 @@ lab-up:
 lab-down: ## destroys the lab: its hosts with the cluster, Ceph data and migrated VMs, and the simulators' state
 	@echo "lab-down: destroying the lab (hosts, cluster, Ceph data, migrated VMs, simulator state; cached images stay)"
 	tests/lab/lab.sh down
+	@# the metal machines and switches of `make demo` (stages 2-3)
+	@d="$${REFORGE_LAB_DIR:-$(CURDIR)/.lab}"; if [ -s "$$d/metal.json" ] || [ -d "$$d/metal" ]; then tests/lab/lab.sh down metal; fi
 	@# the simulator lab of `make test` (REFORGE_LAB_KEEP=1 leaves it up)
 	@if [ -d .lab-sims ]; then REFORGE_LAB_DIR="$(CURDIR)/.lab-sims" tests/lab/lab.sh down vcsim redfish; fi
 
 lab-status: ## every lab component: up or down, and where
 	tests/lab/lab.sh status
+	@# the metal machines (`make demo` brings them up; `lab.sh up metal`)
+	-@tests/lab/lab.sh status metal
 
 sanity: ## ansible-test sanity on the newest ansible-core (the release in .venv; what CI runs)
 	scripts/setup.sh
