@@ -174,6 +174,36 @@ def test_a_bad_node_is_refused_before_any_node_is_touched(install):
 
 
 @pytest.mark.slow
+def test_a_boot_disk_the_machine_lacks_ends_the_install_in_minutes(install):
+    """The inventory names a boot disk the machine does not have: the deploy refuses on the console and powers the
+    machine off, and the role's wait (os_install_wait: SSH, and the BMC's power state between) fails within minutes,
+    saying the machine powered off, instead of at the 2400 s timeout. Nothing was written: both disks as before; the
+    medium is ejected."""
+    machine_dir = Path(install.machine["dir"])
+    conn = dict(endpoint=install.metal["bmcs"][0]["endpoint"], username=install.metal["username"],
+                password=install.metal["password"], ca_path=install.metal["ca"])
+    assert not run_module("bmc_power", dict(conn, state="off")).get("failed")
+    disks = {name: sha256(machine_dir / name) for name in ("boot.qcow2", "data.qcow2")}
+    serial = Path(install.machine["serial_log"])
+    console_before = serial.stat().st_size if serial.exists() else 0
+    t0 = time.monotonic()
+    proc, recap = install.play(check=False, os_install_boot_disk="/dev/disk/by-id/virtio-RMNOSUCH0001",
+                               os_install_force=True)
+    waited = time.monotonic() - t0
+    assert proc.returncode != 0 and recap["node1"]["failed"] == 1, proc.stdout[-6000:]
+    assert "node1: the machine powered off during the install" in proc.stdout, proc.stdout[-6000:]
+    assert waited < 900, waited                 # the wait's own timeout is 2400 s
+    with serial.open("rb") as fh:
+        fh.seek(console_before)
+        console = fh.read().decode("utf-8", "replace")
+    assert "REFUSED: reforge.disk: /dev/disk/by-id/virtio-RMNOSUCH0001 is absent" in console, console[-3000:]
+    st = install.bmc.state()
+    assert st["power_state"] == "Off" and not st["machine"]["media"], st
+    assert {name: sha256(machine_dir / name) for name in disks} == disks, "a disk was written"
+    print("refused install:", json.dumps({"play_seconds": round(waited, 1)}))
+
+
+@pytest.mark.slow
 def test_install_from_an_empty_disk_then_a_rerun_changes_nothing(install):
     """Empty boot disk → Debian 13 at 10.20.10.11 with node1's planned host key, through the BMC only; the data disk
     (an OSD disk) is untouched; the boot override was used by one boot. A rerun finds it installed: changed=0, no BMC
