@@ -22,10 +22,6 @@ description:
 version_added: "0.3.0"
 author: reforge.hci contributors (!UNKNOWN)
 options:
-  plan:
-    description: The node's plan, an entry of C(reforge.hci.network_plan)'s result.
-    type: dict
-    required: true
   wait:
     description: Seconds to wait for every member to have an LLDP neighbour.
     type: int
@@ -42,6 +38,7 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - reforge.hci.attributes
+  - reforge.hci.network_plan
 requirements:
   - lldpd running on the node (Debian package lldpd), iproute2
 '''

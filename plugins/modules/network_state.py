@@ -20,10 +20,6 @@ description:
 version_added: "0.3.0"
 author: reforge.hci contributors (!UNKNOWN)
 options:
-  plan:
-    description: The node's plan, an entry of C(reforge.hci.network_plan)'s result.
-    type: dict
-    required: true
   wait:
     description:
       - Seconds to read again (every 2 s) while the node differs from the plan - LACP needs a few seconds after a
@@ -37,6 +33,7 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - reforge.hci.attributes.info_module
+  - reforge.hci.network_plan
 requirements:
   - iproute2; lldpd for the LLDP neighbours (optional)
 '''
