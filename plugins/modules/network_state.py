@@ -48,8 +48,8 @@ EXAMPLES = r'''
 RETURN = r'''
 network:
   description: C(lldp) (C(lldpd), or C(unknown) with why), C(bonds) (per bond mode, lacp_rate, hash_policy, partner,
-    active_slave, members with name, mac, mii_status, speed, aggregator_id, partner, in_active_aggregator, lldp) and C(links) (per planned link mtu, operstate, kind,
-    addresses, planned_mtu, planned_addresses).
+    active_slave, members with name, mac, mii_status, speed, aggregator_id, partner, in_active_aggregator, lldp) and
+    C(links) (per planned link mtu, operstate, kind, addresses, planned_mtu, planned_addresses).
   returned: always
   type: dict
 summary:
