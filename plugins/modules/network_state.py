@@ -58,6 +58,13 @@ summary:
   returned: always
   type: list
   elements: str
+planned:
+  description:
+    - The plan the node was compared with, as a report keeps it - without the member speeds the plan read from the
+      node's NICs when it was made (a NIC that was down then had none), so that a report changes only when the plan or
+      the node does. The speed each member runs at is in RV(network).
+  returned: always
+  type: dict
 findings:
   description: Where the node differs from the plan, one line each; empty when it matches.
   returned: always
@@ -69,7 +76,7 @@ import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.reforge.hci.plugins.module_utils.network.state import parse_bonding, links, summary, verify
+from ansible_collections.reforge.hci.plugins.module_utils.network.state import parse_bonding, links, report_plan, summary, verify
 
 BONDING = "/proc/net/bonding"
 POLL = 2
@@ -125,8 +132,8 @@ def main():
         module.warn("no LLDP neighbours in the report: " + lldp_error[-1])
     if findings and module.params['fail_on_findings']:
         module.fail_json(msg="network_state: the node differs from its plan:\n  " + "\n  ".join(findings),
-                         network=network, findings=findings, summary=summary(network))
-    module.exit_json(changed=False, network=network, findings=findings, summary=summary(network))
+                         network=network, findings=findings, summary=summary(network), planned=report_plan(plan))
+    module.exit_json(changed=False, network=network, findings=findings, summary=summary(network), planned=report_plan(plan))
 
 
 if __name__ == '__main__':

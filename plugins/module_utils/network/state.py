@@ -162,3 +162,15 @@ def summary(report):
         lines.append("%s: %s, MTU %s, %s" % (name, link["operstate"], link["mtu"],
                                              ", ".join(link["addresses"]) if link["addresses"] else "no address"))
     return lines
+
+
+def report_plan(plan):
+    """The plan as a report keeps it: without the member speeds the plan read from the node's NICs when it was made.
+    A member that was down then (a freshly installed node's NICs other than the install NIC) had no speed, and the
+    same plan made after the apply has 25000 - the report would change on the first rerun though nothing did. The
+    speed each member runs at is in the report's state."""
+    kept = dict(plan)
+    kept["bonds"] = dict((name, dict(bond, members=[dict((k, v) for k, v in m.items() if k != "speed_mbps")
+                                                     for m in bond.get("members", [])]))
+                         for name, bond in plan.get("bonds", {}).items())
+    return kept
