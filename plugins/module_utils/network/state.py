@@ -170,7 +170,8 @@ def report_plan(plan):
     same plan made after the apply has 25000 - the report would change on the first rerun though nothing did. The
     speed each member runs at is in the report's state."""
     kept = dict(plan)
-    kept["bonds"] = dict((name, dict(bond, members=[dict((k, v) for k, v in m.items() if k != "speed_mbps")
-                                                     for m in bond.get("members", [])]))
-                         for name, bond in plan.get("bonds", {}).items())
+    kept["bonds"] = {}
+    for name, bond in plan.get("bonds", {}).items():
+        members = [dict((k, v) for k, v in m.items() if k != "speed_mbps") for m in bond.get("members", [])]
+        kept["bonds"][name] = dict(bond, members=members)
     return kept
