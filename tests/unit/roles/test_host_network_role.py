@@ -225,3 +225,36 @@ def test_a_node_the_controller_loses_rolls_back_by_itself_and_the_role_says_so(t
     assert re.search(r"TASK \[reforge.hci.host_network : Wait for the node's rollback timer\] \**\n(.*\n)?ok: \[node1 -> localhost\]", out)
     assert {p.name: p.read_text() for p in (tmp_path / "network").iterdir()} == old
     assert not (tmp_path / "cut").exists()
+
+
+# The confirm's answer lost: the confirm runs on the node (the timer stopped, the backup dropped), then its answer does
+# not reach the controller (the node's Python exits 255 after running it, as an SSH connection dropped there would).
+LOST_CONFIRM_FAKES = dict(APPLY_FAKES, **{
+    # only the confirm asks whether the rollback service runs (after stopping the timer)
+    "systemctl": APPLY_FAKES["systemctl"].replace('case "$1" in', """case "$*" in "is-active --quiet reforge-network-rollback.service")
+    [ -e "$FAKE_DIR/lost-once" ] || { touch "$FAKE_DIR/lost-once" "$FAKE_DIR/lose"; } ;;
+esac
+case "$1" in""", 1)})
+
+
+def test_a_confirm_whose_answer_is_lost_is_read_back_not_rolled_back(tmp_path):
+    """Nothing sent twice: the controller reads the node's state (no backup left: the confirm landed) and neither
+    rolls back a change that is confirmed nor sends the confirm again; the role goes on and says what happened."""
+    old_files(tmp_path)
+    for iface, cidr in (("bond0", "10.20.10.11/24"), ("bond1.120", "10.20.20.11/24"), ("bond1.130", "10.20.30.11/24")):
+        (tmp_path / ("addr-" + iface)).write_text("7: %s    inet %s scope global %s\n" % (iface, cidr, iface))
+    python = tmp_path / "python"
+    python.write_text('#!/bin/sh\nout=$(%s "$@"); rc=$?\nif [ -e "%s" ]; then rm -f "%s"; echo "connection to node1 lost" >&2; exit 255; fi\n'
+                      'printf "%%s\\n" "$out"; exit $rc\n'
+                      % (os.path.join(REPO, ".venv", "bin", "python"), tmp_path / "lose", tmp_path / "lose"))
+    python.chmod(0o755)
+    proc = run_role(tmp_path, fakes=LOST_CONFIRM_FAKES, host_vars={"ansible_connection": "local", "ansible_python_interpreter": str(python)},
+                    host_network_rollback_seconds=40, host_network_connect_timeout=10)
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    assert (tmp_path / "lost-once").exists(), "the confirm did not run"
+    assert "the confirm's answer was lost" in proc.stdout and "Nothing was sent again" in proc.stdout
+    assert recap(proc, "node1")["rescued"] == "1"
+    assert "reforge-network-restore" not in proc.calls
+    assert proc.calls.count("systemctl is-active --quiet reforge-network-rollback.service") == 1, "the confirm was sent twice"
+    assert {p.name: p.read_text() for p in (tmp_path / "network").iterdir()} == networkd_files(network_plan(campus())["node1"])
+    assert not (tmp_path / "state" / "backup").exists() and not (tmp_path / "state" / "rolled-back").exists()
