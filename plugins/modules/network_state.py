@@ -130,10 +130,10 @@ def main():
                                                                   'unknown: lldpcli is not installed (Debian package lldpd)')
     if lldp_error:
         module.warn("no LLDP neighbours in the report: " + lldp_error[-1])
+    result = dict(network=network, findings=findings, summary=summary(network), planned=report_plan(plan))
     if findings and module.params['fail_on_findings']:
-        module.fail_json(msg="network_state: the node differs from its plan:\n  " + "\n  ".join(findings),
-                         network=network, findings=findings, summary=summary(network), planned=report_plan(plan))
-    module.exit_json(changed=False, network=network, findings=findings, summary=summary(network), planned=report_plan(plan))
+        module.fail_json(msg="network_state: the node differs from its plan:\n  " + "\n  ".join(findings), **result)
+    module.exit_json(changed=False, **result)
 
 
 if __name__ == '__main__':
